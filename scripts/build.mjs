@@ -1,0 +1,18 @@
+// Builds every package in dependency order with plain tsc, so that `npm install` leaves
+// `import('@truss/core')` and `npx truss` working from plain Node.
+import { execFileSync } from 'node:child_process'
+import { existsSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+const order = ['core', 'server', 'cli']
+for (const name of order) {
+  const dir = join(root, 'packages', name)
+  const config = join(dir, 'tsconfig.build.json')
+  if (!existsSync(config)) continue
+  rmSync(join(dir, 'dist'), { recursive: true, force: true })
+  execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'inherit', cwd: dir })
+}

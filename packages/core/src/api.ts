@@ -23,3 +23,5 @@ export {
 export type { Transport, TransportOptions, TransportProgress, CallOptions } from './transports/transport.js'
 export { MemoryTransport } from './transports/memory.js'
 export { sha256Hex, objectIdOf } from './platform/hash.js'
+export { send, receive, copyTree, setDefaultCacheFactory } from './operations.js'
+export type { SendOptions, ReceiveOptions, OperationProgress, DefaultCacheFactory } from './operations.js'

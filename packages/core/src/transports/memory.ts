@@ -28,16 +28,16 @@ export class MemoryTransport implements Transport {
     return Promise.resolve()
   }
 
-  getObject(id: string, options?: CallOptions): Promise<string | null> {
+  async getObject(id: string, options?: CallOptions): Promise<string | null> {
     throwIfAborted(options?.signal)
-    return Promise.resolve(this.objects.get(id) ?? null)
+    return this.objects.get(id) ?? null
   }
 
-  hasObjects(ids: readonly string[], options?: CallOptions): Promise<Record<string, boolean>> {
+  async hasObjects(ids: readonly string[], options?: CallOptions): Promise<Record<string, boolean>> {
     throwIfAborted(options?.signal)
     const out: Record<string, boolean> = {}
     for (const id of ids) out[id] = this.objects.has(id)
-    return Promise.resolve(out)
+    return out
   }
 
   async *getObjects(ids: readonly string[], options?: CallOptions): AsyncIterable<[string, string]> {

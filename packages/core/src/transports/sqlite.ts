@@ -78,27 +78,15 @@ export class SQLiteTransport implements Transport {
     })
   }
 
-  saveObject(id: string, json: string): Promise<void> {
+  async saveObject(id: string, json: string): Promise<void> {
     this.assertOpen()
     this.buffer.push([id, json])
     this.bufferBytes += json.length
-    if (this.bufferBytes >= this.batchBytes) {
-      try {
-        this.writeBuffered()
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    }
-    return Promise.resolve()
+    if (this.bufferBytes >= this.batchBytes) this.writeBuffered()
   }
 
-  flush(): Promise<void> {
-    try {
-      this.writeBuffered()
-      return Promise.resolve()
-    } catch (err) {
-      return Promise.reject(err)
-    }
+  async flush(): Promise<void> {
+    this.writeBuffered()
   }
 
   private writeBuffered(): void {
@@ -115,7 +103,7 @@ export class SQLiteTransport implements Transport {
     this.onProgress?.({ transport: this.name, stage: 'write', done: this.written })
   }
 
-  getObject(id: string, options?: CallOptions): Promise<string | null> {
+  async getObject(id: string, options?: CallOptions): Promise<string | null> {
     throwIfAborted(options?.signal)
     this.assertOpen()
     let content: unknown
@@ -123,16 +111,20 @@ export class SQLiteTransport implements Transport {
       this.writeBuffered()
       content = this.select.get(id)
     } catch (err) {
-      return Promise.reject(new TransportError(this.name, `read failed: ${(err as Error).message}`, { cause: err }))
+      throw new TransportError(this.name, `read failed: ${(err as Error).message}`, { cause: err })
     }
-    if (content === undefined) return Promise.resolve(null)
-    if (typeof content !== 'string' || content.charCodeAt(0) !== 123 || content.charCodeAt(content.length - 1) !== 125) {
-      return Promise.reject(new CorruptObjectError(id, this.name, 'the cached row is not a JSON object'))
+    if (content === undefined) return null
+    if (
+      typeof content !== 'string' ||
+      content.charCodeAt(0) !== 123 ||
+      content.charCodeAt(content.length - 1) !== 125
+    ) {
+      throw new CorruptObjectError(id, this.name, 'the cached row is not a JSON object')
     }
-    return Promise.resolve(content)
+    return content
   }
 
-  hasObjects(ids: readonly string[], options?: CallOptions): Promise<Record<string, boolean>> {
+  async hasObjects(ids: readonly string[], options?: CallOptions): Promise<Record<string, boolean>> {
     this.assertOpen()
     this.writeBuffered()
     const out: Record<string, boolean> = {}
@@ -146,7 +138,7 @@ export class SQLiteTransport implements Transport {
         .all(...slice) as string[]
       for (const id of found) out[id] = true
     }
-    return Promise.resolve(out)
+    return out
   }
 
   async *getObjects(ids: readonly string[], options?: CallOptions): AsyncIterable<[string, string]> {
@@ -163,15 +155,14 @@ export class SQLiteTransport implements Transport {
     }
   }
 
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve()
+  async close(): Promise<void> {
+    if (this.closed) return
     try {
       this.writeBuffered()
     } finally {
       this.closed = true
       this.db.close()
     }
-    return Promise.resolve()
   }
 
   private assertOpen(): void {

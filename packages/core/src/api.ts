@@ -2,13 +2,7 @@
 export { Base, registerType, typeFor, registeredTypes, isBase } from './base.js'
 export type { BaseClass, Units } from './base.js'
 export * from './objects/index.js'
-export {
-  serialize,
-  serializeStream,
-  DATA_CHUNK_TYPE,
-  REFERENCE_TYPE,
-  DEFAULT_CHUNK_SIZE,
-} from './serializer.js'
+export { serialize, serializeStream, DATA_CHUNK_TYPE, REFERENCE_TYPE, DEFAULT_CHUNK_SIZE } from './serializer.js'
 export type { SerializeOptions, SerializeResult, SerializedObject } from './serializer.js'
 export { deserialize, parseStoredObject } from './deserializer.js'
 export type { DeserializeOptions, ObjectSource } from './deserializer.js'
@@ -25,3 +19,5 @@ export { MemoryTransport } from './transports/memory.js'
 export { sha256Hex, objectIdOf } from './platform/hash.js'
 export { send, receive, copyTree, setDefaultCacheFactory } from './operations.js'
 export type { SendOptions, ReceiveOptions, OperationProgress, DefaultCacheFactory } from './operations.js'
+export { ServerTransport } from './transports/server.js'
+export type { ServerTransportOptions } from './transports/server.js'

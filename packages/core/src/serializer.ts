@@ -35,13 +35,15 @@ export interface SerializeResult {
 
 interface Detached {
   id: string
-  closure: Map<string, number>
+  closure: ReadonlyMap<string, number>
 }
 
 type Frame = {
-  /** Closure of the detached object currently being built. */
-  closure: Map<string, number>
+  /** Closure of the detached object currently being built; created on its first detached child. */
+  closure: Map<string, number> | undefined
 }
+
+const NO_CHILDREN: ReadonlyMap<string, number> = new Map()
 
 type PlainObject = Record<string, unknown>
 
@@ -166,17 +168,25 @@ class SerializerState {
   *detachedObject(obj: PlainObject, path: (string | number)[], depth: number): Generator<SerializedObject, Detached> {
     const cached = this.done.get(obj)
     if (cached) return cached
-    const frame: Frame = { closure: new Map() }
-    const out = yield* this.baseBody(obj, path, depth, frame)
-    if (frame.closure.size > 0) {
-      out.totalChildrenCount = frame.closure.size
-      out.__closure = Object.fromEntries(frame.closure)
+    const frame: Frame = { closure: undefined }
+    // Leaf objects of plain data (most of a model) are stringified as they are: no copy.
+    let text = this.plainBase(obj, path, depth)
+      ? JSON.stringify(obj)
+      : JSON.stringify(yield* this.baseBody(obj, path, depth, frame))
+    const closure = frame.closure
+    if (closure !== undefined && closure.size > 0) {
+      // `totalChildrenCount` and `__closure` go last; written as text because a closure can hold
+      // millions of entries (ids are hex, depths integers: nothing to escape).
+      const parts = new Array<string>(closure.size)
+      let i = 0
+      for (const [childId, d] of closure) parts[i++] = `"${childId}":${d}`
+      const head = text.length === 2 ? '{' : `${text.slice(0, -1)},`
+      text = `${head}"totalChildrenCount":${closure.size},"__closure":{${parts.join(',')}}}`
     }
-    const text = JSON.stringify(out)
     const id = objectIdOf(text)
     const json = text.length === 2 ? `{"id":"${id}"}` : `{"id":"${id}",${text.slice(1)}`
     yield [id, json]
-    const result: Detached = { id, closure: frame.closure }
+    const result: Detached = { id, closure: closure ?? NO_CHILDREN }
     this.done.set(obj, result)
     return result
   }
@@ -198,13 +208,22 @@ class SerializerState {
     if (Object.getOwnPropertySymbols(obj).length > 0) {
       throw new SerializationError(pathString(path), 'symbol-keyed properties cannot be serialized')
     }
-    for (const key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key) || isSkippedKey(key) || key === '__closure') continue
+    const keys = Object.keys(obj)
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!
+      if (isSkippedKey(key) || key === '__closure') continue
       const value = obj[key]
       if (value === undefined) continue
       path.push(key)
       if (typeof value !== 'object' || value === null) {
         out[key] = primitive(value, path)
+        path.pop()
+        continue
+      }
+      const detach = isDetachedKey(key, cls)
+      if (!detach && this.plain(value, path, depth + 1)) {
+        // Pure JSON data (the common case): validated in place and written as it is, no copy.
+        out[key] = value
         path.pop()
         continue
       }
@@ -214,7 +233,7 @@ class SerializerState {
       } else if (chunk !== undefined && ArrayBuffer.isView(value) && !(value instanceof DataView)) {
         out[key] = yield* this.chunks(Array.from(value as unknown as ArrayLike<number>), chunk, path, depth + 1, frame)
       } else {
-        out[key] = yield* this.value(value, path, depth + 1, frame, isDetachedKey(key, cls))
+        out[key] = yield* this.value(value, path, depth + 1, frame, detach)
       }
       path.pop()
     }
@@ -243,13 +262,120 @@ class SerializerState {
   }
 
   private addChild(frame: Frame, child: Detached): void {
-    const closure = frame.closure
+    const closure = (frame.closure ??= new Map())
     const prev = closure.get(child.id)
     if (prev === undefined || prev > 1) closure.set(child.id, 1)
+    if (child.closure.size === 0) return
     for (const [id, d] of child.closure) {
       const p = closure.get(id)
       if (p === undefined || p > d + 1) closure.set(id, d + 1)
     }
+  }
+
+  /**
+   * True when a Base serializes exactly as JSON.stringify writes it: no skipped, detached or chunked
+   * property, and only plain data inside (checked for values JSON cannot hold).
+   */
+  private plainBase(obj: PlainObject, path: (string | number)[], depth: number): boolean {
+    if (depth > this.maxDepth) {
+      throw new SerializationError(pathString(path), `the tree is nested deeper than ${this.maxDepth} levels`)
+    }
+    const cls = obj instanceof Base ? (obj.constructor as BaseClass) : undefined
+    if (
+      cls
+        ? cls.detachable !== undefined || cls.chunkable !== undefined
+        : Object.getPrototypeOf(obj) !== Object.prototype
+    ) {
+      return false
+    }
+    if (this.ancestors.has(obj)) throw new SerializationError(pathString(path), 'circular reference')
+    if (Object.getOwnPropertySymbols(obj).length > 0) return false
+    this.ancestors.add(obj)
+    let ok = true
+    const keys = Object.keys(obj)
+    for (let k = 0; k < keys.length && ok; k++) {
+      const key = keys[k]!
+      if (isSkippedKey(key) || key === '__closure' || key.charCodeAt(0) === 64 /* @ */) {
+        ok = false
+        break
+      }
+      const v = obj[key]
+      if (typeof v === 'object' && v !== null) {
+        path.push(key)
+        ok = this.plain(v, path, depth + 1)
+        path.pop()
+      } else if (typeof v !== 'string' && typeof v !== 'boolean' && v !== undefined) {
+        path.push(key)
+        primitive(v, path)
+        path.pop()
+      }
+    }
+    this.ancestors.delete(obj)
+    return ok
+  }
+
+  /**
+   * True when `value` is plain JSON data (arrays, plain objects, primitives; no Base, Map, typed array
+   * or Date inside), after checking it for values JSON cannot hold. Such data is written as it is.
+   */
+  private plain(value: object, path: (string | number)[], depth: number): boolean {
+    if (depth > this.maxDepth) {
+      throw new SerializationError(pathString(path), `the tree is nested deeper than ${this.maxDepth} levels`)
+    }
+    if (Array.isArray(value)) {
+      // Only arrays holding objects can be part of a cycle: primitive arrays skip the bookkeeping.
+      let tracked = false
+      let ok = true
+      for (let i = 0; i < value.length && ok; i++) {
+        const v: unknown = value[i]
+        if (typeof v === 'object' && v !== null) {
+          if (!tracked) {
+            if (this.ancestors.has(value)) throw new SerializationError(pathString(path), 'circular reference')
+            this.ancestors.add(value)
+            tracked = true
+          }
+          path.push(i)
+          ok = this.plain(v, path, depth + 1)
+          path.pop()
+        } else if (typeof v === 'number') {
+          if (v - v !== 0) {
+            path.push(i)
+            primitive(v, path)
+          }
+        } else if (typeof v !== 'string' && typeof v !== 'boolean') {
+          path.push(i)
+          primitive(v, path)
+          path.pop()
+        }
+      }
+      if (tracked) this.ancestors.delete(value)
+      return ok
+    }
+    const proto: unknown = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) return false
+    const dict = value as PlainObject
+    if (typeof dict.speckle_type === 'string') return false
+    if (this.ancestors.has(dict)) throw new SerializationError(pathString(path), 'circular reference')
+    if (Object.getOwnPropertySymbols(dict).length > 0) {
+      throw new SerializationError(pathString(path), 'symbol-keyed properties cannot be serialized')
+    }
+    this.ancestors.add(dict)
+    let ok = true
+    for (const key in dict) {
+      const v = dict[key]
+      if (typeof v === 'object' && v !== null) {
+        path.push(key)
+        ok = this.plain(v, path, depth + 1)
+        path.pop()
+        if (!ok) break
+      } else if (typeof v !== 'string' && typeof v !== 'boolean' && v !== undefined) {
+        path.push(key)
+        primitive(v, path)
+        path.pop()
+      }
+    }
+    this.ancestors.delete(dict)
+    return ok
   }
 
   /** Transform any property value. `detach` marks values under a detached property. */
@@ -272,7 +398,8 @@ class SerializerState {
     if (ArrayBuffer.isView(obj)) {
       if (obj instanceof DataView) throw new SerializationError(pathString(path), 'DataView cannot be serialized')
       const arr = Array.from(obj as unknown as ArrayLike<number | bigint>)
-      if (typeof arr[0] === 'bigint') throw new SerializationError(pathString(path), 'BigInt arrays cannot be serialized')
+      if (typeof arr[0] === 'bigint')
+        throw new SerializationError(pathString(path), 'BigInt arrays cannot be serialized')
       primitiveArrayOk(arr, path)
       return arr
     }
@@ -281,8 +408,8 @@ class SerializerState {
     if (isBaseLike(obj)) {
       if (obj.speckle_type === REFERENCE_TYPE && typeof obj.referencedId === 'string') {
         // An already-detached reference passed through as is (e.g. a tree read without resolving).
-        const prev = frame.closure.get(obj.referencedId)
-        if (prev === undefined) frame.closure.set(obj.referencedId, 1)
+        const closure = (frame.closure ??= new Map())
+        if (!closure.has(obj.referencedId)) closure.set(obj.referencedId, 1)
         return { referencedId: obj.referencedId, speckle_type: REFERENCE_TYPE }
       }
       if (detach) {
@@ -311,7 +438,12 @@ class SerializerState {
     for (let i = 0; i < arr.length; i++) {
       path.push(i)
       const v = arr[i]
-      out[i] = typeof v === 'object' && v !== null ? yield* this.value(v, path, depth + 1, frame, detach) : primitive(v, path)
+      if (typeof v !== 'object' || v === null) out[i] = primitive(v, path)
+      else if (detach && v instanceof Base) {
+        const child = yield* this.detachedObject(v, path, depth + 1)
+        this.addChild(frame, child)
+        out[i] = { referencedId: child.id, speckle_type: REFERENCE_TYPE }
+      } else out[i] = yield* this.value(v, path, depth + 1, frame, detach)
       path.pop()
     }
     this.ancestors.delete(arr)
@@ -355,7 +487,10 @@ class SerializerState {
     const out: PlainObject = {}
     for (const [key, v] of map) {
       if (typeof key !== 'string') {
-        throw new SerializationError(pathString(path), `Map key ${String(key)} is a ${typeof key}; only string keys serialize`)
+        throw new SerializationError(
+          pathString(path),
+          `Map key ${String(key)} is a ${typeof key}; only string keys serialize`,
+        )
       }
       if (v === undefined) continue
       path.push(key)

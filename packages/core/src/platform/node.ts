@@ -1,9 +1,16 @@
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import { gzip as zlibGzip, constants } from 'node:zlib'
 import { registerGzip } from './gzip.js'
 import { registerSha256 } from './hash.js'
 
-registerSha256((text) => createHash('sha256').update(text, 'utf8').digest('hex'))
+// crypto.hash (Node >= 20.12) is the one-shot form: no Hash object per call, measurably faster for
+// the ~1 KB texts of typical objects.
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash
+registerSha256(
+  oneShot
+    ? (text) => oneShot('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex'),
+)
 
 // Level 1: JSON compresses ~5x even at the fastest level, and upload speed is CPU-bound here.
 registerGzip(

@@ -10,3 +10,6 @@ export { SQLiteTransport, defaultDataPath } from './transports/sqlite.js'
 export type { SQLiteTransportOptions } from './transports/sqlite.js'
 export { DiskTransport } from './transports/disk.js'
 export type { DiskTransportOptions } from './transports/disk.js'
+// Works under Node too when given an IndexedDB implementation (`indexedDB` option or a global one).
+export { IndexedDBTransport } from './transports/indexeddb.js'
+export type { IndexedDBTransportOptions } from './transports/indexeddb.js'

@@ -33,3 +33,25 @@ export interface Bus {
   ping(): Promise<void>
   close(): Promise<void>
 }
+
+/** The bus configuration is unusable; `variable` names the setting to fix. */
+export class BusConfigError extends Error {
+  readonly code = 'CONFIG'
+  constructor(
+    readonly variable: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'BusConfigError'
+  }
+}
+
+/** A call on a bus after `close()`. */
+export class BusClosed extends Error {
+  readonly code = 'UNAVAILABLE'
+  constructor() {
+    super('the bus is closed')
+    this.name = 'BusClosed'
+  }
+}

@@ -10,9 +10,7 @@ import { DATA_CHUNK_TYPE, REFERENCE_TYPE } from './serializer.js'
 import type { Transport } from './transports/transport.js'
 
 export type ObjectSource =
-  | Pick<Transport, 'name' | 'getObject'>
-  | ReadonlyMap<string, string>
-  | Readonly<Record<string, string>>
+  Pick<Transport, 'name' | 'getObject'> | ReadonlyMap<string, string> | Readonly<Record<string, string>>
 
 export interface DeserializeOptions {
   signal?: AbortSignal
@@ -33,6 +31,10 @@ export async function deserialize(
 ): Promise<Base> {
   const reader = new Reader(source, options)
   const parsed = typeof root === 'string' ? reader.parse(root, '(root)') : root
+  const closure = parsed.__closure
+  if (closure && typeof closure === 'object' && source && typeof (source as Transport).getObjects === 'function') {
+    await reader.prefetch(source as Transport, Object.keys(closure))
+  }
   const value = await reader.object(parsed, undefined)
   if (!(value instanceof Base)) {
     throw new CorruptObjectError(String(parsed.id ?? '(root)'), reader.sourceName, 'the root has no speckle_type')
@@ -63,7 +65,7 @@ class Reader {
   private readonly resolved = new Map<string, Promise<unknown>>()
   private readonly typed: boolean
   private readonly signal?: AbortSignal
-  private readonly get?: (id: string) => Promise<string | null | undefined> | string | null | undefined
+  private get?: (id: string) => Promise<string | null | undefined> | string | null | undefined
 
   constructor(source: ObjectSource | undefined, options: DeserializeOptions) {
     this.typed = options.typed ?? true
@@ -81,6 +83,22 @@ class Reader {
       const rec = source as Readonly<Record<string, string>>
       this.sourceName = 'object map'
       this.get = (id) => (Object.prototype.hasOwnProperty.call(rec, id) ? rec[id] : undefined)
+    }
+  }
+
+  /**
+   * Read the whole closure with the transport's bulk read (one request or transaction per batch instead
+   * of one per reference). Each text is dropped once parsed, so memory shrinks as the tree grows.
+   */
+  async prefetch(source: Transport, ids: string[]): Promise<void> {
+    const texts = new Map<string, string>()
+    for await (const [id, json] of source.getObjects!(ids, { signal: this.signal })) texts.set(id, json)
+    const fallback = this.get!
+    this.get = (id) => {
+      const text = texts.get(id)
+      if (text === undefined) return fallback(id)
+      texts.delete(id)
+      return text
     }
   }
 

@@ -134,6 +134,11 @@ describe('toHttp', () => {
     expect(answer.body.error.message).toMatch(/^name: /)
   })
 
+  it('maps a foreign error that declares the BAD_USER_INPUT code to 400 with its message', () => {
+    const answer = toHttp(foreign('invalid blob key: empty', { code: 'BAD_USER_INPUT' }), recordingLogger())
+    expect(answer).toMatchObject({ statusCode: 400, body: { error: { message: 'invalid blob key: empty' } } })
+  })
+
   it('keeps any other 4xx status a foreign error declares', () => {
     expect(toHttp(foreign('nope', { statusCode: 413 }), recordingLogger()).statusCode).toBe(413)
     expect(toHttp(foreign('nope', { statusCode: 400 }), recordingLogger()).statusCode).toBe(400)

@@ -196,6 +196,8 @@ export function toDomainError(err: unknown): DomainError {
   if (typeof code === 'string') {
     if (/^[0-9A-Z]{5}$/.test(code) && code in POSTGRES_ERRORS) return POSTGRES_ERRORS[code](error)
     if (code in FASTIFY_ERRORS) return FASTIFY_ERRORS[code](error)
+    // Errors from adapters and libraries that already say whose fault it is (e.g. the blob store's InvalidBlobKey).
+    if (code === 'BAD_USER_INPUT') return new BadUserInput(error.message, { cause: err })
   }
   if (err instanceof ZodError) {
     const issue = err.issues[0]

@@ -1,6 +1,6 @@
 /**
  * One contract for every bus, run against the in-process bus (two buses on one hub, with a fake
- * clock) and the Redis bus (two connections pairs on redis://127.0.0.1:6379, a fresh key prefix per
+ * clock) and the Redis bus (two connection pairs on redis://127.0.0.1:6379, a fresh key prefix per
  * run, real time).
  */
 import { randomUUID } from 'node:crypto'

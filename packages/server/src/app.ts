@@ -69,6 +69,16 @@ export function buildApp(deps: AppDeps): TrussApp {
     }
   })
 
+  // While closing, tell keep-alive clients to hang up after the answer they are getting, so in-flight requests
+  // end the connections they ran on and shutdown need not wait for keep-alive timeouts.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+
   app.setErrorHandler((err, request, reply) => {
     const answer = toHttp(err, request.log)
     return reply.status(answer.statusCode).headers(answer.headers).send(answer.body)

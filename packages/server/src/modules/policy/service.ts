@@ -1,0 +1,95 @@
+/**
+ * The one authorization policy (DESIGN.md decision 6): every permission decision, from server role,
+ * project role, project visibility and token scopes, is made here. Following Speckle 2.24 (WIRE.md):
+ * reading needs `streams:read` and any project role, or nothing at all on a public or unlisted project;
+ * writing needs `streams:write` and contributor or owner; managing needs `streams:write` and owner.
+ * Archived users are refused everything; server admins get no implicit project access.
+ */
+import { Forbidden, NotFound, Unauthenticated } from '../../errors.js'
+import type { Principal } from '../auth/principal.js'
+import type { ProjectAccess, ProjectRole, ProjectsService } from '../projects/service.js'
+
+/**
+ * `unauthenticated`: a caller with a token might be allowed; `forbidden`: this caller is not; `not_found`:
+ * the project does not exist (said only to authenticated callers). Transports map these: Speckle's object
+ * routes answer 401 for everything but a read's `not_found` (WIRE.md).
+ */
+export type AccessDecision = 'allow' | 'unauthenticated' | 'forbidden' | 'not_found'
+
+export type ProjectAction = 'read' | 'write' | 'manage'
+
+const REQUIRED_SCOPE: Record<ProjectAction, string> = {
+  read: 'streams:read',
+  write: 'streams:write',
+  manage: 'streams:write',
+}
+
+const ROLE_RANK: Record<ProjectRole, number> = { 'stream:reviewer': 1, 'stream:contributor': 2, 'stream:owner': 3 }
+const REQUIRED_ROLE: Record<ProjectAction, ProjectRole> = {
+  read: 'stream:reviewer',
+  write: 'stream:contributor',
+  manage: 'stream:owner',
+}
+
+/** Decide whether `principal` (null: no credentials) may do `action` on the project described by `access`. */
+export function decideProject(
+  principal: Principal | null,
+  access: ProjectAccess,
+  action: ProjectAction,
+): AccessDecision {
+  if (principal?.serverRole === 'server:archived-user') return 'forbidden'
+  const { project } = access
+  if (project === null) return principal === null ? 'unauthenticated' : 'not_found'
+  if (action === 'read' && project.visibility !== 'private') return 'allow'
+  if (principal === null) return 'unauthenticated'
+  if (!principal.scopes.has(REQUIRED_SCOPE[action])) return 'forbidden'
+  if (access.role === null || ROLE_RANK[access.role] < ROLE_RANK[REQUIRED_ROLE[action]]) return 'forbidden'
+  return 'allow'
+}
+
+export function canReadProject(principal: Principal | null, access: ProjectAccess): AccessDecision {
+  return decideProject(principal, access, 'read')
+}
+
+export function canWriteProject(principal: Principal | null, access: ProjectAccess): AccessDecision {
+  return decideProject(principal, access, 'write')
+}
+
+/** Owner-only actions: roles, settings, webhooks, deletion. */
+export function canManageProject(principal: Principal | null, access: ProjectAccess): AccessDecision {
+  return decideProject(principal, access, 'manage')
+}
+
+/** Turn a refusal into the domain error transports map (GraphQL, JSON REST); `allow` returns quietly. */
+export function assertAllowed(decision: AccessDecision, projectId: string): void {
+  switch (decision) {
+    case 'allow':
+      return
+    case 'unauthenticated':
+      throw new Unauthenticated()
+    case 'forbidden':
+      throw new Forbidden('You do not have access to this project')
+    case 'not_found':
+      throw new NotFound('project', projectId)
+  }
+}
+
+export interface Policy {
+  /** Look the project and the caller's role up (one query) and decide. */
+  authorizeProject(principal: Principal | null, projectId: string, action: ProjectAction): Promise<AccessDecision>
+  /** As `authorizeProject`, but throws `Unauthenticated`, `Forbidden` or `NotFound`; returns the access read. */
+  requireProject(principal: Principal | null, projectId: string, action: ProjectAction): Promise<ProjectAccess>
+}
+
+export function createPolicy({ projects }: { projects: Pick<ProjectsService, 'getAccess'> }): Policy {
+  return {
+    async authorizeProject(principal, projectId, action) {
+      return decideProject(principal, await projects.getAccess(projectId, principal), action)
+    },
+    async requireProject(principal, projectId, action) {
+      const access = await projects.getAccess(projectId, principal)
+      assertAllowed(decideProject(principal, access, action), projectId)
+      return access
+    },
+  }
+}

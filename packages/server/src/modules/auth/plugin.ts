@@ -21,7 +21,7 @@ export interface AuthPluginOptions {
 
 export const INVALID_TOKEN_BODY = { error: 'Your token is not valid.' } as const
 
-const BEARER = /^Bearer\s+/i
+const BEARER = /^Bearer(\s+|$)/i
 
 function cookieValue(header: string | undefined, name: string): string | null {
   if (header === undefined) return null

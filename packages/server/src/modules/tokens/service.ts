@@ -1,0 +1,168 @@
+/**
+ * API tokens: 42 characters, a 10-character id then a 32-character secret (WIRE.md). Only the SHA-256 of
+ * the secret is stored: the secret is random, so a password-grade hash would only slow every request
+ * (DEPS.md). Verified tokens are cached in memory for a short TTL so a burst of requests costs one query.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Sql } from '../../adapters/sql/types.js'
+import { BadUserInput, NotFound } from '../../errors.js'
+import { ID_LENGTH, randomAlphanumeric } from '../auth/ids.js'
+import { isScope, SCOPES, type Principal } from '../auth/principal.js'
+import { insertToken, revokeToken, selectToken, touchToken } from './repository.js'
+
+export const TOKEN_SECRET_LENGTH = 32
+export const TOKEN_LENGTH = ID_LENGTH + TOKEN_SECRET_LENGTH
+const TOKEN_FORMAT = new RegExp(`^[A-Za-z0-9]{${TOKEN_LENGTH}}$`)
+const MAX_NAME_LENGTH = 512
+
+export interface CreateTokenInput {
+  userId: string
+  name: string
+  /** Speckle scope names (`streams:read`, …); at least one. */
+  scopes: readonly string[]
+  /** Omitted or null: the token never expires. */
+  expiresAt?: Date | null
+}
+
+export interface TokensService {
+  /**
+   * Create a token and return it (42 characters; shown once, only its hash is kept). Throws `BadUserInput`
+   * for an empty name, no or unknown scopes or an expiry in the past; `NotFound` for an unknown user.
+   */
+  create(input: CreateTokenInput): Promise<string>
+  /** The principal a token stands for; null when it is malformed, unknown, wrong, expired or revoked. */
+  verify(token: string): Promise<Principal | null>
+  /**
+   * Revoke a token by id; false when it is unknown or already revoked. This server stops accepting it at
+   * once; other servers sharing the database stop within the cache TTL.
+   */
+  revoke(tokenId: string): Promise<boolean>
+}
+
+export interface TokensServiceOptions {
+  sql: Sql
+  /** How long a verified (or refused) token is trusted without asking the database. Default 30 s. */
+  cacheTtlMs?: number
+  /** Cache size bound; the oldest entries go first. Default 10,000. */
+  maxCacheEntries?: number
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number
+}
+
+// How often `last_used_at` is written for a token in use.
+const TOUCH_INTERVAL_MS = 60_000
+
+interface CacheEntry {
+  /** SHA-256 of the secret; null when the id is unknown, expired or revoked (every secret is refused). */
+  tokenHash: Buffer | null
+  principal: Principal | null
+  expiresAtMs: number | null
+  lastUsedAtMs: number | null
+  cachedAtMs: number
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+function validateScopes(scopes: readonly string[]): string[] {
+  if (scopes.length === 0) throw new BadUserInput('A token needs at least one scope')
+  const unknown = scopes.filter((scope) => !isScope(scope))
+  if (unknown.length > 0) {
+    throw new BadUserInput(
+      `Unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}; known scopes: ${SCOPES.join(', ')}`,
+    )
+  }
+  return [...new Set(scopes)]
+}
+
+export function createTokensService(options: TokensServiceOptions): TokensService {
+  const { sql } = options
+  const cacheTtlMs = options.cacheTtlMs ?? 30_000
+  const maxCacheEntries = options.maxCacheEntries ?? 10_000
+  const now = options.now ?? Date.now
+  const cache = new Map<string, CacheEntry>()
+  // Concurrent first requests with one token share one query.
+  const loading = new Map<string, Promise<CacheEntry>>()
+  // Bumped by every revoke, so a lookup that raced a revocation is used once but not cached.
+  let revocations = 0
+
+  async function load(id: string): Promise<CacheEntry> {
+    const revocationsBefore = revocations
+    const row = await selectToken(sql, id)
+    const at = now()
+    const entry: CacheEntry =
+      row === null || row.revoked_at !== null || (row.expires_at !== null && row.expires_at.getTime() <= at)
+        ? { tokenHash: null, principal: null, expiresAtMs: null, lastUsedAtMs: null, cachedAtMs: at }
+        : {
+            tokenHash: Buffer.from(row.token_hash, 'hex'),
+            principal: { userId: row.user_id, serverRole: row.server_role, scopes: new Set(row.scopes), tokenId: id },
+            expiresAtMs: row.expires_at?.getTime() ?? null,
+            lastUsedAtMs: row.last_used_at?.getTime() ?? null,
+            cachedAtMs: at,
+          }
+    cache.delete(id)
+    if (revocations !== revocationsBefore) return entry
+    cache.set(id, entry)
+    if (cache.size > maxCacheEntries) {
+      const oldest = cache.keys().next()
+      if (!oldest.done) cache.delete(oldest.value)
+    }
+    return entry
+  }
+
+  async function entryFor(id: string): Promise<CacheEntry> {
+    const cached = cache.get(id)
+    if (cached !== undefined && now() - cached.cachedAtMs < cacheTtlMs) return cached
+    let pending = loading.get(id)
+    if (pending === undefined) {
+      pending = load(id).finally(() => loading.delete(id))
+      loading.set(id, pending)
+    }
+    return pending
+  }
+
+  return {
+    async create(input) {
+      const name = input.name.trim()
+      if (name.length === 0) throw new BadUserInput('A token needs a name')
+      if (name.length > MAX_NAME_LENGTH)
+        throw new BadUserInput(`Token name must be at most ${MAX_NAME_LENGTH} characters`)
+      const scopes = validateScopes(input.scopes)
+      const expiresAt = input.expiresAt ?? null
+      if (expiresAt !== null && !(expiresAt.getTime() > now())) {
+        throw new BadUserInput('A token must expire in the future')
+      }
+      const id = randomAlphanumeric(ID_LENGTH)
+      const secret = randomAlphanumeric(TOKEN_SECRET_LENGTH)
+      const tokenHash = sha256(secret).toString('hex')
+      if (!(await insertToken(sql, { id, tokenHash, userId: input.userId, name, scopes, expiresAt }))) {
+        throw new NotFound('user', input.userId)
+      }
+      return id + secret
+    },
+
+    async verify(token) {
+      if (typeof token !== 'string' || !TOKEN_FORMAT.test(token)) return null
+      const id = token.slice(0, ID_LENGTH)
+      const entry = await entryFor(id)
+      if (entry.tokenHash === null || entry.principal === null) return null
+      const at = now()
+      if (entry.expiresAtMs !== null && entry.expiresAtMs <= at) return null
+      const given = sha256(token.slice(ID_LENGTH))
+      if (given.length !== entry.tokenHash.length || !timingSafeEqual(given, entry.tokenHash)) return null
+      if (entry.lastUsedAtMs === null || at - entry.lastUsedAtMs >= TOUCH_INTERVAL_MS) {
+        entry.lastUsedAtMs = at
+        await touchToken(sql, id)
+      }
+      return entry.principal
+    },
+
+    async revoke(tokenId) {
+      const revoked = await revokeToken(sql, tokenId)
+      revocations += 1
+      cache.delete(tokenId)
+      return revoked
+    },
+  }
+}

@@ -1,0 +1,56 @@
+/** SQL for the `users` table (owned by the users module). */
+import type { SqlExecutor } from '../../adapters/sql/types.js'
+import type { ServerRole } from '../auth/principal.js'
+
+export interface UserRow {
+  id: string
+  email: string
+  name: string
+  password_hash: string | null
+  server_role: ServerRole
+  verified: boolean
+  company: string | null
+  bio: string | null
+  avatar: string | null
+  created_at: Date
+}
+
+const COLUMNS = 'id, email, name, password_hash, server_role, verified, company, bio, avatar, created_at'
+
+// Any constant works; it only has to be the same for every server sharing the database.
+const FIRST_USER_LOCK = 7_301_001
+
+/** Serialize user creation for the rest of the transaction, so exactly one "first user" exists. */
+export async function lockUserCreation(db: SqlExecutor): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock($1)', [FIRST_USER_LOCK])
+}
+
+export async function anyUserExists(db: SqlExecutor): Promise<boolean> {
+  const { rows } = await db.query<{ exists: boolean }>('SELECT EXISTS (SELECT 1 FROM users) AS exists')
+  return rows[0]?.exists === true
+}
+
+/** Insert a user; null when the email is taken. */
+export async function insertUser(
+  db: SqlExecutor,
+  user: { id: string; email: string; name: string; passwordHash: string; serverRole: ServerRole },
+): Promise<UserRow | null> {
+  const { rows } = await db.query<UserRow>(
+    `INSERT INTO users (id, email, name, password_hash, server_role)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (email) DO NOTHING
+     RETURNING ${COLUMNS}`,
+    [user.id, user.email, user.name, user.passwordHash, user.serverRole],
+  )
+  return rows[0] ?? null
+}
+
+export async function selectUserById(db: SqlExecutor, id: string): Promise<UserRow | null> {
+  const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id])
+  return rows[0] ?? null
+}
+
+export async function selectUserByEmail(db: SqlExecutor, email: string): Promise<UserRow | null> {
+  const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [email])
+  return rows[0] ?? null
+}

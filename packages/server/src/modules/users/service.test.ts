@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Sql } from '../../adapters/sql/types.js'
+import { BadUserInput, Conflict } from '../../errors.js'
+import { identityContext, openDatabase, type IdentityContext } from '../auth/test-utils/identity.js'
+
+describe('users service (PGlite)', () => {
+  let sql: Sql & { dispose(): Promise<void> }
+  let ctx: IdentityContext
+
+  beforeAll(async () => {
+    sql = await openDatabase('pglite')
+    ctx = identityContext(sql)
+  })
+  afterAll(() => sql?.dispose())
+
+  it('makes the first user ever a server admin and later ones plain users', async () => {
+    const first = await ctx.newUser()
+    const second = await ctx.newUser()
+    expect(first.serverRole).toBe('server:admin')
+    expect(second.serverRole).toBe('server:user')
+  })
+
+  it('makes a user an admin when asked', async () => {
+    expect((await ctx.newUser({ admin: true })).serverRole).toBe('server:admin')
+  })
+
+  it('stores the email lower-cased and the password as an Argon2id hash', async () => {
+    const user = await ctx.users.create({ email: '  Ada.Lovelace@Example.COM ', password: 'analytical', name: ' Ada ' })
+    expect(user).toMatchObject({ email: 'ada.lovelace@example.com', name: 'Ada', verified: false })
+    expect(user.id).toMatch(/^[A-Za-z0-9]{10}$/)
+    const { rows } = await sql.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [
+      user.id,
+    ])
+    expect(rows[0].password_hash).toMatch(/^\$argon2id\$/)
+    expect(rows[0].password_hash).not.toContain('analytical')
+  })
+
+  it('refuses a taken email, whatever its case, with Conflict', async () => {
+    await ctx.users.create({ email: 'taken@example.com', password: 'password1', name: 'A' })
+    await expect(ctx.users.create({ email: 'TAKEN@example.com', password: 'password2', name: 'B' })).rejects.toThrow(
+      Conflict,
+    )
+  })
+
+  it.each([
+    ['a malformed email', { email: 'not-an-email', password: 'password1', name: 'N' }, /not a valid email/],
+    ['an email with spaces', { email: 'a b@example.com', password: 'password1', name: 'N' }, /not a valid email/],
+    ['a password under 8 characters', { email: 'short@example.com', password: '1234567', name: 'N' }, /at least 8/],
+    ['an empty name', { email: 'noname@example.com', password: 'password1', name: '  ' }, /Name must not be empty/],
+  ])('refuses %s with BadUserInput and stores nothing', async (_what, input, message) => {
+    const before = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM users')
+    const attempt = ctx.users.create(input)
+    await expect(attempt).rejects.toThrow(BadUserInput)
+    await expect(attempt).rejects.toThrow(message)
+    const after = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM users')
+    expect(after.rows[0].n).toBe(before.rows[0].n)
+  })
+
+  it('finds users by id and by email, ignoring the email case', async () => {
+    const user = await ctx.newUser({ email: 'Grace@Example.com' })
+    expect(await ctx.users.getById(user.id)).toEqual(user)
+    expect(await ctx.users.getByEmail('GRACE@example.com')).toEqual(user)
+    expect(await ctx.users.getById('nobody0000')).toBeNull()
+    expect(await ctx.users.getByEmail('nobody@example.com')).toBeNull()
+  })
+
+  it('checks passwords', async () => {
+    const user = await ctx.newUser({ email: 'login@example.com', password: 'open sesame' })
+    expect((await ctx.users.checkPassword('LOGIN@example.com', 'open sesame'))?.id).toBe(user.id)
+    expect(await ctx.users.checkPassword('login@example.com', 'open sesam')).toBeNull()
+    expect(await ctx.users.checkPassword('nobody@example.com', 'open sesame')).toBeNull()
+  })
+})
+
+describe('users service: the first user', () => {
+  it('makes exactly one admin when several users are created at once on an empty server', async () => {
+    const sql = await openDatabase('pglite')
+    try {
+      const ctx = identityContext(sql)
+      const created = await Promise.all([1, 2, 3, 4].map(() => ctx.newUser()))
+      expect(created.filter((u) => u.serverRole === 'server:admin')).toHaveLength(1)
+    } finally {
+      await sql.dispose()
+    }
+  })
+
+  it('makes exactly one admin under concurrency on PostgreSQL too', async () => {
+    const sql = await openDatabase('postgres')
+    try {
+      const ctx = identityContext(sql)
+      const created = await Promise.all([1, 2, 3, 4, 5, 6].map(() => ctx.newUser()))
+      expect(created.filter((u) => u.serverRole === 'server:admin')).toHaveLength(1)
+    } finally {
+      await sql.dispose()
+    }
+  })
+})

@@ -1,0 +1,131 @@
+/**
+ * Users: accounts with an email, a name, an Argon2id password hash and a server role. The first user ever
+ * created becomes `server:admin` (as Speckle).
+ */
+import { hash, verify } from '@node-rs/argon2'
+import type { Sql } from '../../adapters/sql/types.js'
+import { BadUserInput, Conflict } from '../../errors.js'
+import { newId } from '../auth/ids.js'
+import type { ServerRole } from '../auth/principal.js'
+import {
+  anyUserExists,
+  insertUser,
+  lockUserCreation,
+  selectUserByEmail,
+  selectUserById,
+  type UserRow,
+} from './repository.js'
+
+export interface User {
+  id: string
+  email: string
+  name: string
+  serverRole: ServerRole
+  verified: boolean
+  company: string | null
+  bio: string | null
+  avatar: string | null
+  createdAt: Date
+}
+
+export interface CreateUserInput {
+  email: string
+  password: string
+  name: string
+  /** Make the user a server admin (the first user is one regardless). */
+  admin?: boolean
+}
+
+export interface UsersService {
+  /** Throws `BadUserInput` for a malformed email, short password or empty name; `Conflict` for a taken email. */
+  create(input: CreateUserInput): Promise<User>
+  getById(id: string): Promise<User | null>
+  /** Case-insensitive. */
+  getByEmail(email: string): Promise<User | null>
+  /** The user when the email and password match, else null (also for users without a password). */
+  checkPassword(email: string, password: string): Promise<User | null>
+}
+
+export const MIN_PASSWORD_LENGTH = 8
+// Long enough for any passphrase; bounded so a request cannot make the hash arbitrarily expensive.
+const MAX_PASSWORD_LENGTH = 1024
+const MAX_EMAIL_LENGTH = 320
+const MAX_NAME_LENGTH = 512
+// Deliberately loose: one @, something on each side, a dot in the domain, no spaces.
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+
+/** Lower-cased and trimmed; throws `BadUserInput` when it does not look like an email address. */
+export function normalizeEmail(email: string): string {
+  const normalized = email.trim().toLowerCase()
+  if (normalized.length > MAX_EMAIL_LENGTH || !EMAIL.test(normalized)) {
+    throw new BadUserInput(`"${email}" is not a valid email address`)
+  }
+  return normalized
+}
+
+function validatePassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new BadUserInput(`Password must be at least ${MIN_PASSWORD_LENGTH} characters long`)
+  }
+  if (password.length > MAX_PASSWORD_LENGTH) {
+    throw new BadUserInput(`Password must be at most ${MAX_PASSWORD_LENGTH} characters long`)
+  }
+}
+
+function validateName(name: string): string {
+  const trimmed = name.trim()
+  if (trimmed.length === 0) throw new BadUserInput('Name must not be empty')
+  if (trimmed.length > MAX_NAME_LENGTH) throw new BadUserInput(`Name must be at most ${MAX_NAME_LENGTH} characters`)
+  return trimmed
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    serverRole: row.server_role,
+    verified: row.verified,
+    company: row.company,
+    bio: row.bio,
+    avatar: row.avatar,
+    createdAt: row.created_at,
+  }
+}
+
+export function createUsersService({ sql }: { sql: Sql }): UsersService {
+  return {
+    async create(input) {
+      const email = normalizeEmail(input.email)
+      const name = validateName(input.name)
+      validatePassword(input.password)
+      // Argon2id is the library's default (its `Algorithm` is a const enum, unusable with verbatimModuleSyntax).
+      // Hash before the transaction: ~50 ms of CPU that should not hold the first-user lock.
+      const passwordHash = await hash(input.password)
+      const row = await sql.transaction(async (tx) => {
+        await lockUserCreation(tx)
+        const first = !(await anyUserExists(tx))
+        const serverRole: ServerRole = first || input.admin === true ? 'server:admin' : 'server:user'
+        return insertUser(tx, { id: newId(), email, name, passwordHash, serverRole })
+      })
+      if (row === null) throw new Conflict(`A user with email ${email} already exists`)
+      return toUser(row)
+    },
+
+    async getById(id) {
+      const row = await selectUserById(sql, id)
+      return row === null ? null : toUser(row)
+    },
+
+    async getByEmail(email) {
+      const row = await selectUserByEmail(sql, email.trim().toLowerCase())
+      return row === null ? null : toUser(row)
+    },
+
+    async checkPassword(email, password) {
+      const row = await selectUserByEmail(sql, email.trim().toLowerCase())
+      if (row === null || row.password_hash === null || password.length > MAX_PASSWORD_LENGTH) return null
+      return (await verify(row.password_hash, password)) ? toUser(row) : null
+    },
+  }
+}

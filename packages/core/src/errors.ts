@@ -25,8 +25,7 @@ export class MissingObjectError extends TrussError {
   constructor(objectId: string, transport: string, parentId?: string) {
     super(
       'MISSING_OBJECT',
-      `Object ${objectId} was not found in transport ${transport}` +
-        (parentId ? ` (referenced by ${parentId})` : ''),
+      `Object ${objectId} was not found in transport ${transport}` + (parentId ? ` (referenced by ${parentId})` : ''),
     )
     this.objectId = objectId
     this.transport = transport

@@ -119,7 +119,12 @@ export async function receive(id: string, options: ReceiveOptions = {}): Promise
 function adapt(onProgress: ReceiveOptions['onProgress']): CallOptions['onProgress'] {
   if (!onProgress) return undefined
   return (p: TransportProgress) =>
-    onProgress({ stage: p.stage === 'upload' ? 'upload' : p.stage, done: p.done, total: p.total, transport: p.transport })
+    onProgress({
+      stage: p.stage === 'upload' ? 'upload' : p.stage,
+      done: p.done,
+      total: p.total,
+      transport: p.transport,
+    })
 }
 
 function closureIds(rootJson: string, id: string, transport: string): string[] {
@@ -183,4 +188,3 @@ export async function copyTree(
   options.onProgress?.({ transport: source.name, stage: 'download', done, total: missing.length })
   return rootJson
 }
-

@@ -37,3 +37,71 @@ export interface Sql extends SqlExecutor {
   ping(): Promise<void>
   close(): Promise<void>
 }
+
+/** Optional fields PostgreSQL sends with an error (both adapters copy the same ones). */
+export interface SqlErrorFields {
+  /** SQLSTATE, e.g. `23505` for a unique violation. */
+  code?: string
+  severity?: string
+  detail?: string
+  hint?: string
+  schema?: string
+  table?: string
+  column?: string
+  constraint?: string
+  where?: string
+  position?: string
+}
+
+/**
+ * An error reported by the database. `code` is the SQLSTATE, so one table can map it to a domain
+ * error (`23505` → Conflict) whichever adapter runs.
+ */
+export class SqlError extends Error {
+  readonly code: string | undefined
+  readonly severity: string | undefined
+  readonly detail: string | undefined
+  readonly hint: string | undefined
+  readonly schema: string | undefined
+  readonly table: string | undefined
+  readonly column: string | undefined
+  readonly constraint: string | undefined
+  readonly where: string | undefined
+  readonly position: string | undefined
+  constructor(message: string, fields: SqlErrorFields = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SqlError'
+    this.code = fields.code
+    this.severity = fields.severity
+    this.detail = fields.detail
+    this.hint = fields.hint
+    this.schema = fields.schema
+    this.table = fields.table
+    this.column = fields.column
+    this.constraint = fields.constraint
+    this.where = fields.where
+    this.position = fields.position
+  }
+}
+
+/** A bad or unreachable `DATABASE_URL`, or a data folder that cannot be opened; fixed by the operator. */
+export class SqlConfigError extends Error {
+  readonly code = 'CONFIG'
+  constructor(
+    readonly variable: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'SqlConfigError'
+  }
+}
+
+/** The adapter was closed (or its PGlite worker stopped); nothing more can run on it. */
+export class SqlClosed extends Error {
+  readonly code = 'UNAVAILABLE'
+  constructor(reason = 'the SQL adapter is closed', options?: { cause?: unknown }) {
+    super(reason, options)
+    this.name = 'SqlClosed'
+  }
+}

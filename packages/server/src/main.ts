@@ -157,9 +157,11 @@ function adapterError(name: AdapterName, err: unknown, config: Config): unknown 
     )
   }
   if (!(err instanceof Error)) return err
-  const variable = 'variable' in err && typeof err.variable === 'string' ? err.variable : undefined
-  const hint = variable ? `; check ${variable}` : ''
-  return new StartupError(`cannot open ${adapterSettings(name, config)}: ${err.message}${hint}`, { cause: err })
+  // The adapters' configuration errors already say what failed, and name the setting to check.
+  if ('variable' in err && typeof err.variable === 'string') {
+    return new StartupError(`${err.message}; check ${err.variable}`, { cause: err })
+  }
+  return new StartupError(`cannot open ${adapterSettings(name, config)}: ${err.message}`, { cause: err })
 }
 
 function listenError(err: unknown, config: Config): unknown {

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 import { loadConfig, openIdentity, type IdentityServices } from '@truss/server'
-import { UsageError, type CliIo } from '../command.js'
+import { UsageError, type CliIo, type Command } from '../command.js'
 
 export const DATABASE_HELP = `Database:
   --data-dir <path>   Data folder of the embedded database (TRUSS_DATA_DIR; default ./.truss);
@@ -48,7 +48,7 @@ export function required(value: string | undefined, flag: string): string {
  * Dispatch `truss <group> <subcommand> …`: `--help` (or `help`) prints `help`; a missing or unknown
  * subcommand is a usage error naming the ones that exist.
  */
-export async function runSubcommand(
+async function runSubcommand(
   group: string,
   args: readonly string[],
   io: CliIo,
@@ -67,4 +67,33 @@ export async function runSubcommand(
     throw new UsageError(`unknown subcommand "${name}" for truss ${group} (known: ${known.join(', ')})`)
   }
   return run(rest, io)
+}
+
+/** What a `create` subcommand's flags parse to. */
+export type ParsedCreate<I> = { help: true } | { help: false; dataDir?: string; input: I }
+
+/** A `truss <name> create …` command: parse the flags, open the database, run `create` on the services. */
+export function identityCommand<I>(spec: {
+  name: string
+  summary: string
+  help: string
+  parse(args: readonly string[]): ParsedCreate<I>
+  create(services: IdentityServices, input: I, io: CliIo): Promise<number>
+}): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    help: spec.help,
+    run: (args, io) =>
+      runSubcommand(spec.name, args, io, spec.help, {
+        async create(rest, io) {
+          const parsed = spec.parse(rest)
+          if (parsed.help) {
+            io.stdout(spec.help)
+            return 0
+          }
+          return withIdentity(parsed.dataDir, io, (services) => spec.create(services, parsed.input, io))
+        },
+      }),
+  }
 }

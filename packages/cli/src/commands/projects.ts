@@ -1,7 +1,7 @@
 /** `truss projects create`: create a project owned by a user, with its `main` model. */
 import { NotFound, type ProjectsService, type UsersService } from '@truss/server'
 import type { CliIo, Command } from '../command.js'
-import { DATABASE_HELP, parseFlags, required, runSubcommand, withIdentity } from './identity.js'
+import { DATABASE_HELP, identityCommand, parseFlags, required, type ParsedCreate } from './identity.js'
 
 const HELP = `Usage: truss projects create --owner <email> --name <name> [--public] [--description <text>]
 
@@ -24,7 +24,7 @@ export interface ProjectsCreateInput {
   description?: string
 }
 
-export type ProjectsCreateArgs = { help: true } | { help: false; dataDir?: string; input: ProjectsCreateInput }
+export type ProjectsCreateArgs = ParsedCreate<ProjectsCreateInput>
 
 export function parseProjectsCreateArgs(args: readonly string[]): ProjectsCreateArgs {
   const values = parseFlags(args, {
@@ -63,19 +63,10 @@ export async function createProject(
   return 0
 }
 
-export const projectsCommand: Command = {
+export const projectsCommand: Command = identityCommand({
   name: 'projects',
   summary: 'Create projects',
   help: HELP,
-  run: (args, io) =>
-    runSubcommand('projects', args, io, HELP, {
-      async create(rest, io) {
-        const parsed = parseProjectsCreateArgs(rest)
-        if (parsed.help) {
-          io.stdout(HELP)
-          return 0
-        }
-        return withIdentity(parsed.dataDir, io, (services) => createProject(services, parsed.input, io))
-      },
-    }),
-}
+  parse: parseProjectsCreateArgs,
+  create: createProject,
+})

@@ -1,7 +1,7 @@
 /** `truss tokens create`: create a personal API token for a user (for scripts, connectors, CI). */
 import { isScope, NotFound, SCOPES, type TokensService, type UsersService } from '@truss/server'
 import { UsageError, type CliIo, type Command } from '../command.js'
-import { DATABASE_HELP, parseFlags, required, runSubcommand, withIdentity } from './identity.js'
+import { DATABASE_HELP, identityCommand, parseFlags, required, type ParsedCreate } from './identity.js'
 
 const HELP = `Usage: truss tokens create --email <email> --name <name> --scopes <a,b,c> [--expires-days <n>]
 
@@ -26,7 +26,7 @@ export interface TokensCreateInput {
   expiresDays?: number
 }
 
-export type TokensCreateArgs = { help: true } | { help: false; dataDir?: string; input: TokensCreateInput }
+export type TokensCreateArgs = ParsedCreate<TokensCreateInput>
 
 export function parseTokensCreateArgs(args: readonly string[]): TokensCreateArgs {
   const values = parseFlags(args, {
@@ -85,19 +85,10 @@ export async function createToken(
   return 0
 }
 
-export const tokensCommand: Command = {
+export const tokensCommand: Command = identityCommand({
   name: 'tokens',
   summary: 'Create API tokens',
   help: HELP,
-  run: (args, io) =>
-    runSubcommand('tokens', args, io, HELP, {
-      async create(rest, io) {
-        const parsed = parseTokensCreateArgs(rest)
-        if (parsed.help) {
-          io.stdout(HELP)
-          return 0
-        }
-        return withIdentity(parsed.dataDir, io, (services) => createToken(services, parsed.input, io))
-      },
-    }),
-}
+  parse: parseTokensCreateArgs,
+  create: createToken,
+})

@@ -1,7 +1,7 @@
 /** `truss users create`: create a user account (the first one becomes the server admin). */
 import type { CreateUserInput, UsersService } from '@truss/server'
 import type { CliIo, Command } from '../command.js'
-import { DATABASE_HELP, parseFlags, required, runSubcommand, withIdentity } from './identity.js'
+import { DATABASE_HELP, identityCommand, parseFlags, required, type ParsedCreate } from './identity.js'
 
 const HELP = `Usage: truss users create --email <email> --password <password> --name <name> [--admin]
 
@@ -18,7 +18,7 @@ Options:
 ${DATABASE_HELP}
 `
 
-export type UsersCreateArgs = { help: true } | { help: false; dataDir?: string; input: CreateUserInput }
+export type UsersCreateArgs = ParsedCreate<CreateUserInput>
 
 export function parseUsersCreateArgs(args: readonly string[]): UsersCreateArgs {
   const values = parseFlags(args, {
@@ -53,19 +53,10 @@ export async function createUser(
   return 0
 }
 
-export const usersCommand: Command = {
+export const usersCommand: Command = identityCommand({
   name: 'users',
   summary: 'Create user accounts',
   help: HELP,
-  run: (args, io) =>
-    runSubcommand('users', args, io, HELP, {
-      async create(rest, io) {
-        const parsed = parseUsersCreateArgs(rest)
-        if (parsed.help) {
-          io.stdout(HELP)
-          return 0
-        }
-        return withIdentity(parsed.dataDir, io, (services) => createUser(services, parsed.input, io))
-      },
-    }),
-}
+  parse: parseUsersCreateArgs,
+  create: createUser,
+})

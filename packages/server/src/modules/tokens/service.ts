@@ -126,8 +126,9 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
     async create(input) {
       const name = input.name.trim()
       if (name.length === 0) throw new BadUserInput('A token needs a name')
-      if (name.length > MAX_NAME_LENGTH)
+      if (name.length > MAX_NAME_LENGTH) {
         throw new BadUserInput(`Token name must be at most ${MAX_NAME_LENGTH} characters`)
+      }
       const scopes = validateScopes(input.scopes)
       const expiresAt = input.expiresAt ?? null
       if (expiresAt !== null && !(expiresAt.getTime() > now())) {

@@ -88,8 +88,9 @@ export function createProjectsService({ sql }: { sql: Sql }): ProjectsService {
     async create(input) {
       const name = input.name.trim()
       if (name.length === 0) throw new BadUserInput('A project needs a name')
-      if (name.length > MAX_NAME_LENGTH)
+      if (name.length > MAX_NAME_LENGTH) {
         throw new BadUserInput(`Project name must be at most ${MAX_NAME_LENGTH} characters`)
+      }
       const description = input.description ?? null
       if (description !== null && description.length > MAX_DESCRIPTION_LENGTH) {
         throw new BadUserInput(`Project description must be at most ${MAX_DESCRIPTION_LENGTH} characters`)

@@ -4,9 +4,12 @@
  */
 import { createRequire } from 'node:module'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Command } from './command.js'
+import { projectsCommand } from './commands/projects.js'
 import { serveCommand } from './commands/serve.js'
+import { tokensCommand } from './commands/tokens.js'
+import { usersCommand } from './commands/users.js'
 
-export const COMMANDS: readonly Command[] = [serveCommand]
+export const COMMANDS: readonly Command[] = [serveCommand, usersCommand, tokensCommand, projectsCommand]
 
 function version(): string {
   const pkg: unknown = createRequire(import.meta.url)('../package.json')

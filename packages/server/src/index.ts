@@ -12,3 +12,35 @@ export type { Sql, SqlExecutor, QueryResult } from './adapters/sql/types.js'
 export type { BlobStore, BlobInfo } from './adapters/blobs/types.js'
 export type { Bus, BusHandler, RateLimitResult } from './adapters/bus/types.js'
 export type { Mailer, MailMessage } from './adapters/mail/types.js'
+export * from './modules/auth/index.js'
+export { createUsersService, normalizeEmail, MIN_PASSWORD_LENGTH } from './modules/users/service.js'
+export type { User, UsersService, CreateUserInput } from './modules/users/service.js'
+export { createTokensService, TOKEN_LENGTH } from './modules/tokens/service.js'
+export type { TokensService, TokensServiceOptions, CreateTokenInput } from './modules/tokens/service.js'
+export {
+  createProjectsService,
+  DEFAULT_MODEL_NAME,
+  PROJECT_ROLES,
+  PROJECT_VISIBILITIES,
+} from './modules/projects/service.js'
+export type {
+  CreateProjectInput,
+  Project,
+  ProjectAccess,
+  ProjectRole,
+  ProjectVisibility,
+  ProjectsService,
+} from './modules/projects/service.js'
+export {
+  assertAllowed,
+  canManageProject,
+  canReadProject,
+  canWriteProject,
+  createPolicy,
+  decideProject,
+} from './modules/policy/service.js'
+export type { AccessDecision, Policy, ProjectAction } from './modules/policy/service.js'
+export { createObjectsService, closureIds } from './modules/objects/service.js'
+export type { ObjectsService, ObjectRow } from './modules/objects/service.js'
+export { objectsRoutes } from './modules/objects/rest.js'
+export type { ObjectsRoutesOptions } from './modules/objects/rest.js'

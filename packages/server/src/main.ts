@@ -11,8 +11,14 @@ import { createMailer } from './adapters/mail/index.js'
 import { createSql, DataDirInUse } from './adapters/sql/index.js'
 import { runMigrations } from './adapters/sql/migrate.js'
 import { buildApp, type TrussApp } from './app.js'
-import { defaultPublicUrl, type Config } from './config.js'
+import { defaultPublicUrl, mbToBytes, type Config } from './config.js'
+import { authPlugin } from './modules/auth/plugin.js'
 import { createMetrics } from './modules/metrics/index.js'
+import { objectsRoutes } from './modules/objects/rest.js'
+import { createObjectsService } from './modules/objects/service.js'
+import { createPolicy } from './modules/policy/service.js'
+import { createProjectsService } from './modules/projects/service.js'
+import { createTokensService } from './modules/tokens/service.js'
 
 export interface StartServerOptions {
   /** Defaults to pino JSON lines on stdout at `config.logLevel`. */
@@ -81,8 +87,18 @@ export async function startServer(config: Config, options: StartServerOptions = 
 
     // ── Module routes ─────────────────────────────────────────────────────────────────────────────────
     // Each module is a function of its dependencies returning a service; its rest.ts plugin takes the service.
-    //   const objects = createObjectsService({ sql, blobs, bus, metrics, config })
-    //   await app.register(objectsRoutes, { objects })
+    // The auth plugin comes first: its hook must see every route.
+    const tokens = createTokensService({ sql })
+    const projects = createProjectsService({ sql })
+    const policy = createPolicy({ projects })
+    await app.register(authPlugin, { tokens })
+    const objects = createObjectsService({ sql, metrics, maxObjectBytes: mbToBytes(config.maxObjectSizeMb) })
+    await app.register(objectsRoutes, {
+      objects,
+      metrics,
+      maxPartBytes: mbToBytes(config.maxObjectUploadFileSizeMb),
+      authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
+    })
     // ──────────────────────────────────────────────────────────────────────────────────────────────────
     // Workers (config.workers) start here once they exist; `--no-workers` leaves them to `truss worker`.
 

@@ -12,7 +12,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics/index.js'
 import { BadBatch, type ObjectRow, type ObjectsService } from './service.js'
 
-export type AccessDecision = 'allow' | 'unauthenticated' | 'forbidden' | 'not_found'
+import type { AccessDecision } from '../policy/service.js'
+
+export type { AccessDecision }
 
 export interface ObjectsRoutesOptions {
   objects: ObjectsService

@@ -448,10 +448,13 @@ export function sqlContract(name: string, makeSql: () => Promise<Sql>): void {
 describe('PGlite', () => {
   sqlContract('pglite', () => openTestPglite())
 
-  it('keeps the main thread responsive while a heavy query runs (timer gap under 100 ms)', async () => {
+  // Unloaded, the largest gap is ≈ 20 ms. On a machine loaded far past its cores the OS alone can
+  // deschedule the main thread for ~100 ms, hence the retries; a main thread blocked by the query
+  // would show a gap of seconds on every attempt.
+  it('keeps the main thread responsive while a heavy query runs (timer gap under 100 ms)', { retry: 2 }, async () => {
     const sql = await openTestPglite()
     try {
-      await sql.query('CREATE TABLE heavy (id int, h text)')
+      await sql.query('CREATE TABLE IF NOT EXISTS heavy (id int, h text)')
       let last = performance.now()
       let maxGap = 0
       const timer = setInterval(() => {
@@ -460,10 +463,10 @@ describe('PGlite', () => {
         last = now
       }, 5)
       const started = performance.now()
-      const result = await sql.query('INSERT INTO heavy SELECT g, md5(g::text) FROM generate_series(1, 1500000) g')
+      const result = await sql.query('INSERT INTO heavy SELECT g, md5(g::text) FROM generate_series(1, 1000000) g')
       const elapsed = performance.now() - started
       clearInterval(timer)
-      expect(result.rowCount).toBe(1_500_000)
+      expect(result.rowCount).toBe(1_000_000)
       expect(elapsed).toBeGreaterThan(500) // the query really was heavy
       expect(maxGap).toBeLessThan(100)
     } finally {

@@ -63,14 +63,18 @@ export function createObjectsRepository(sql: Sql) {
     return rows[0]?.data ?? null
   }
 
-  /** The stored rows among `ids` (unknown ids skipped), ordered by id. */
+  /**
+   * The stored rows among `ids` (unknown ids skipped), ordered by id as Speckle answers. Sorted here,
+   * not with ORDER BY: PostgreSQL would sort megabytes of rows and spill them to disk.
+   */
   async function getMany(projectId: string, ids: readonly string[]): Promise<[string, string][]> {
     if (ids.length === 0) return []
     const { rows } = await sql.query<{ id: string; data: string }>(
-      'SELECT id, data FROM objects WHERE project_id = $1 AND id = ANY($2::text[]) ORDER BY id',
+      'SELECT id, data FROM objects WHERE project_id = $1 AND id = ANY($2::text[])',
       [projectId, ids],
     )
-    return rows.map((r) => [r.id, r.data])
+    const out = rows.map((r): [string, string] => [r.id, r.data])
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
 
   async function countPresent(projectId: string, ids: readonly string[]): Promise<number> {

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Object API benchmark: starts the built server (PostgreSQL and/or PGlite), creates a user, token and
+// project, and runs ../../../../shared/bench/objects-bench.mjs (the client the anchors were measured
+// with) against it, reporting objects/s, CPU per process and the server's peak RSS.
+//
+//   npm run build && npm run bench -w @truss/server
+//   BENCH_N=1000000 BENCH_MODES=postgres BENCH_UPLOAD_CONCURRENCY=4 npm run bench -w @truss/server
+//
+// Environment: BENCH_N (default 100000), BENCH_MODES (postgres,pglite), BENCH_PG_URL (admin URL,
+// default postgres://postgres@127.0.0.1:5432/test), plus every BENCH_* variable of objects-bench.mjs.
+import { spawn, execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repo = join(here, '..', '..', '..')
+const client = join(repo, '..', 'shared', 'bench', 'objects-bench.mjs')
+const bin = join(repo, 'packages', 'cli', 'dist', 'bin.js')
+const N = process.env.BENCH_N ?? '100000'
+const MODES = (process.env.BENCH_MODES ?? 'postgres,pglite').split(',')
+const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+if (!existsSync(bin)) throw new Error('build first: npm run build')
+if (!existsSync(client)) throw new Error(`benchmark client not found at ${client}`)
+const { openIdentity } = await import(join(repo, 'packages', 'server', 'dist', 'index.js'))
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+
+function peakRssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1])
+    return Math.round(kb / 1024)
+  } catch {
+    return null
+  }
+}
+
+async function runMode(mode) {
+  const dataDir = mkdtempSync(join(tmpdir(), `truss-bench-${mode}-`))
+  const env = { ...process.env, LOG_LEVEL: 'warn' }
+  let dbName
+  if (mode === 'postgres') {
+    dbName = `truss_bench_${Date.now()}`
+    const admin = new pg.Client({ connectionString: ADMIN_URL })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${dbName}`)
+    await admin.end()
+    const url = new URL(ADMIN_URL)
+    url.pathname = `/${dbName}`
+    env.DATABASE_URL = url.toString()
+  } else delete env.DATABASE_URL
+
+  const identity = await openIdentity({ databaseUrl: env.DATABASE_URL, dataDir })
+  const user = await identity.users.create({ email: 'bench@example.com', password: 'benchmark-pass', name: 'Bench' })
+  const token = await identity.tokens.create({
+    userId: user.id,
+    name: 'bench',
+    scopes: ['streams:read', 'streams:write'],
+  })
+  const project = await identity.projects.create({ ownerId: user.id, name: 'Bench' })
+  await identity.close()
+
+  const port = await freePort()
+  const server = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--data-dir', dataDir], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  await new Promise((resolve, reject) => {
+    server.stdout.on('data', (b) => {
+      if (String(b).includes('listening')) resolve()
+    })
+    server.on('exit', (code) => reject(new Error(`server exited with ${code}`)))
+  })
+  console.log(`\n## ${mode}: ${N} objects (server pid ${server.pid})`)
+  const out = execFileSync(process.execPath, [client, `http://127.0.0.1:${port}`, token, project.id, N], {
+    env: {
+      ...env,
+      BENCH_SERVER_PID: String(server.pid),
+      ...(mode === 'postgres' ? { BENCH_DB_COMM: 'postgres' } : {}),
+    },
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
+  console.log(`server peak RSS: ${peakRssMb(server.pid)} MB`)
+  server.kill('SIGTERM')
+  await new Promise((resolve) => server.on('exit', resolve))
+  rmSync(dataDir, { recursive: true, force: true })
+  if (dbName) {
+    const admin = new pg.Client({ connectionString: ADMIN_URL })
+    await admin.connect()
+    await admin.query(`DROP DATABASE ${dbName}`)
+    await admin.end()
+  }
+}
+
+for (const mode of MODES) await runMode(mode)

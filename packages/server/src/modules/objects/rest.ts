@@ -48,6 +48,8 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
 
   // The upload body is read as a stream by busboy, not by Fastify.
   app.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null, undefined))
+  // Any other (or no) content type reaches the routes, which answer 400 as speckle-server does, not Fastify's 415.
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
 
   /** Answer a permission failure as speckle-server does; true when the caller may go on. */
   async function allowed(
@@ -299,10 +301,15 @@ function readParts(req: IncomingMessage, maxPartBytes: number, maxRequestBytes: 
             }
             chunks.push(chunk)
           })
-          source.on('error', (err: Error) => {
-            fail(new UploadError(400, `Failed to parse data. The part could not be decompressed: ${err.message}`))
+          // The part itself errors when the form ends inside it ("Unexpected end of form"); unhandled, that
+          // error would crash the process, and pipe() does not forward it to the gunzip stream.
+          const failPart = (what: string) => (err: Error) => {
+            if (gzipped) source.destroy()
+            fail(new UploadError(400, `Failed to parse data. The part ${what}: ${err.message}`))
             done()
-          })
+          }
+          file.on('error', failPart('was cut off'))
+          if (gzipped) source.on('error', failPart('could not be decompressed'))
           source.on('end', () => {
             let text = Buffer.concat(chunks).toString('utf8')
             if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)

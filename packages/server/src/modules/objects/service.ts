@@ -6,7 +6,7 @@ import { BadUserInput } from '../../errors.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import type { Metrics } from '../metrics/index.js'
 import { createObjectsRepository, type ObjectRow } from './repository.js'
-import { splitJsonArray } from './split.js'
+import { BatchScanError, scanBatch, type ScannedObject } from './split.js'
 
 export type { ObjectRow } from './repository.js'
 
@@ -31,31 +31,24 @@ export function createObjectsService(options: ObjectsServiceOptions) {
 
   /** Validate the text of one upload batch and cut it into rows, each object's text kept as sent. */
   function parseBatch(text: string): ObjectRow[] {
-    let parsed: unknown
+    let scanned: ScannedObject[]
     try {
-      parsed = JSON.parse(text)
-    } catch {
-      throw new BadBatch('Failed to parse data. Batch is not in JSON format.')
-    }
-    if (!Array.isArray(parsed)) {
-      throw new BadBatch('Failed to parse data. Batch is expected to be wrapped in a JSON array.')
-    }
-    const texts = splitJsonArray(text)
-    if (texts.length !== parsed.length) {
-      const bad = parsed.findIndex((o) => typeof o !== 'object' || o === null || Array.isArray(o))
-      throw new BadBatch(`Failed to parse data. Item ${bad} of the batch is not an object.`)
-    }
-    const rows = new Array<ObjectRow>(parsed.length)
-    for (let i = 0; i < parsed.length; i++) {
-      const obj = parsed[i] as Record<string, unknown> | null
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-        throw new BadBatch(`Failed to parse data. Item ${i} of the batch is not an object.`)
+      scanned = scanBatch(text)
+    } catch (err) {
+      if (!(err instanceof BatchScanError)) throw err
+      const f = err.failure
+      if (f === 'not-json') throw new BadBatch('Failed to parse data. Batch is not in JSON format.')
+      if (f === 'not-array') {
+        throw new BadBatch('Failed to parse data. Batch is expected to be wrapped in a JSON array.')
       }
-      const id = typeof obj.hash === 'string' ? obj.hash : obj.id
-      if (typeof id !== 'string' || !OBJECT_ID.test(id)) {
+      throw new BadBatch(`Failed to parse data. Item ${f.notObject} of the batch is not an object.`)
+    }
+    const rows = new Array<ObjectRow>(scanned.length)
+    for (let i = 0; i < scanned.length; i++) {
+      const { json, id } = scanned[i]!
+      if (id === undefined || !OBJECT_ID.test(id)) {
         throw new BadBatch(`Object ${i} of the batch has no valid id (32 hexadecimal characters expected).`)
       }
-      const json = texts[i]!
       if (json.length > options.maxObjectBytes) {
         throw new BadBatch(
           `Error inserting object in the database. Object ${id} is too large (${json.length} > ${options.maxObjectBytes} bytes).`,
@@ -137,6 +130,22 @@ export function createObjectsService(options: ObjectsServiceOptions) {
 }
 
 export type ObjectsService = ReturnType<typeof createObjectsService>
+
+/** Valid JSON text without the whitespace between its tokens; strings, numbers and key order kept as written. */
+function withoutWhitespace(json: string): string {
+  let out = ''
+  let start = 0
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (c === 34 /* " */) {
+      for (i++; i < json.length && json.charCodeAt(i) !== 34; i++) if (json.charCodeAt(i) === 92 /* \\ */) i++
+    } else if (c === 32 || c === 9 || c === 10 || c === 13) {
+      out += json.slice(start, i)
+      start = i + 1
+    }
+  }
+  return out + json.slice(start)
+}
 
 /** Keys of the `__closure` of an object's JSON text (empty when it has none or it is malformed). */
 export function closureIds(json: string): string[] {

@@ -29,6 +29,7 @@ export interface ObjectsRoutesOptions {
   gzipLevel?: number
 }
 
+const ZLIB_CHUNK_BYTES = 256 * 1024
 const PLAIN_TYPES = new Set(['application/json', 'text/plain', 'application/octet-stream'])
 const GZIP_TYPES = new Set(['application/gzip', 'application/x-gzip'])
 
@@ -194,7 +195,8 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     asText: boolean,
   ): FastifyReply {
     const source = Readable.from(chunks, { objectMode: false })
-    const gz = createGzip({ level: gzipLevel })
+    // Large output chunks: each chunk is a round trip to the zlib thread, 16 KB ones cost ~10% of a download.
+    const gz = createGzip({ level: gzipLevel, chunkSize: ZLIB_CHUNK_BYTES })
     let bytes = 0
     gz.on('data', (b: Buffer) => {
       bytes += b.length
@@ -286,7 +288,7 @@ function readParts(req: IncomingMessage, maxPartBytes: number, maxRequestBytes: 
         new Promise<void>((done) => {
           const chunks: Buffer[] = []
           let size = 0
-          const source = gzipped ? file.pipe(createGunzip()) : file
+          const source = gzipped ? file.pipe(createGunzip({ chunkSize: ZLIB_CHUNK_BYTES })) : file
           source.on('data', (chunk: Buffer) => {
             size += chunk.length
             total += chunk.length

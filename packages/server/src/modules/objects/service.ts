@@ -45,7 +45,10 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     }
     const rows = new Array<ObjectRow>(scanned.length)
     for (let i = 0; i < scanned.length; i++) {
-      const { json, id } = scanned[i]!
+      const { json: sent, id } = scanned[i]!
+      // Raw tabs and line breaks can only be whitespace in valid JSON, and they would break the
+      // `id\tjson\n` lines of downloads: such objects (pretty-printed by some SDKs) are stored compacted.
+      const json = sent.includes('\n') || sent.includes('\r') || sent.includes('\t') ? withoutWhitespace(sent) : sent
       if (id === undefined || !OBJECT_ID.test(id)) {
         throw new BadBatch(`Object ${i} of the batch has no valid id (32 hexadecimal characters expected).`)
       }

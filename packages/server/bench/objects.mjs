@@ -8,7 +8,7 @@
 //
 // Environment: BENCH_N (default 100000), BENCH_MODES (postgres,pglite), BENCH_PG_URL (admin URL,
 // default postgres://postgres@127.0.0.1:5432/test), plus every BENCH_* variable of objects-bench.mjs.
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -83,16 +83,52 @@ async function runMode(mode) {
     server.on('exit', (code) => reject(new Error(`server exited with ${code}`)))
   })
   console.log(`\n## ${mode}: ${N} objects (server pid ${server.pid})`)
-  const out = execFileSync(process.execPath, [client, `http://127.0.0.1:${port}`, token, project.id, N], {
-    env: {
-      ...env,
-      BENCH_SERVER_PID: String(server.pid),
-      ...(mode === 'postgres' ? { BENCH_DB_COMM: 'postgres' } : {}),
-    },
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  })
-  for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
+  const base = `http://127.0.0.1:${port}`
+  const clientEnv = {
+    ...env,
+    BENCH_SEED: process.env.BENCH_SEED ?? 'truss-bench',
+    BENCH_SERVER_PID: String(server.pid),
+    ...(mode === 'postgres' ? { BENCH_DB_COMM: 'postgres' } : {}),
+  }
+  // Upload first, polling /healthz every 20 ms meanwhile (the "HTTP never freezes" target), then the
+  // read phases on the same data (same seed, same ids).
+  const phases = (process.env.BENCH_PHASES ?? 'upload,download,getobjects,objectstream,diff').split(',')
+  const health = []
+  let polling = phases.includes('upload')
+  const poll = () => {
+    if (!polling) return
+    const sent = performance.now()
+    fetch(`${base}/healthz`)
+      .then((r) => r.arrayBuffer())
+      .then(() => health.push(performance.now() - sent))
+      .catch(() => health.push(Infinity))
+      .finally(() => setTimeout(poll, 20))
+  }
+  poll()
+  const run = (phaseList) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [client, base, token, project.id, N], {
+        env: { ...clientEnv, BENCH_PHASES: phaseList },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      let out = ''
+      child.stdout.on('data', (b) => (out += b))
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`client exited with ${code}`))))
+    })
+  const printOut = (out) => {
+    for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
+  }
+  if (phases.includes('upload')) {
+    printOut(await run('upload'))
+    polling = false
+    health.sort((a, b) => a - b)
+    const pct = (p) => health[Math.min(health.length - 1, Math.ceil((p / 100) * health.length) - 1)]
+    console.log(
+      `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
+    )
+  }
+  const rest = phases.filter((p) => p !== 'upload')
+  if (rest.length > 0) printOut(await run(rest.join(',')))
   console.log(`server peak RSS: ${peakRssMb(server.pid)} MB`)
   server.kill('SIGTERM')
   await new Promise((resolve) => server.on('exit', resolve))

@@ -17,14 +17,23 @@ export interface TokenRow {
 /** Insert a token for an existing user; false when the user does not exist. */
 export async function insertToken(
   db: SqlExecutor,
-  token: { id: string; tokenHash: string; userId: string; name: string; scopes: string[]; expiresAt: Date | null },
+  token: {
+    id: string
+    tokenHash: string
+    userId: string
+    name: string
+    scopes: string[]
+    expiresAt: Date | null
+    /** The app the token was issued to through the app flow; null for a personal token. */
+    appId?: string | null
+  },
 ): Promise<boolean> {
   // INSERT … SELECT: an unknown user inserts nothing instead of failing the foreign key.
   const { rows } = await db.query(
-    `INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, expires_at)
-     SELECT $1, $2, u.id, $4, $5::text[], $6 FROM users u WHERE u.id = $3
+    `INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, expires_at, app_id)
+     SELECT $1, $2, u.id, $4, $5::text[], $6, $7 FROM users u WHERE u.id = $3
      RETURNING id`,
-    [token.id, token.tokenHash, token.userId, token.name, token.scopes, token.expiresAt],
+    [token.id, token.tokenHash, token.userId, token.name, token.scopes, token.expiresAt, token.appId ?? null],
   )
   return rows.length === 1
 }

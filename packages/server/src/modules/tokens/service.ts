@@ -4,6 +4,7 @@
  * (DEPS.md). Verified tokens are cached in memory for a short TTL so a burst of requests costs one query.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
 import { ID_LENGTH, randomAlphanumeric } from '../auth/ids.js'
@@ -24,12 +25,26 @@ export interface CreateTokenInput {
   expiresAt?: Date | null
 }
 
+export interface CreateAppTokenInput extends CreateTokenInput {
+  /** The app the token is issued to (`/auth/token`); it may carry any scope the app holds. */
+  appId: string
+}
+
+/** Bus topic on which revocations are announced, so every server drops the token from its cache. */
+export const TOKENS_REVOKED_TOPIC = 'tokens.revoked'
+
+export interface TokensRevokedMessage {
+  tokenIds: string[]
+}
+
 export interface TokensService {
   /**
    * Create a token and return it (42 characters; shown once, only its hash is kept). Throws `BadUserInput`
    * for an empty name, no or unknown scopes or an expiry in the past; `NotFound` for an unknown user.
    */
   create(input: CreateTokenInput): Promise<string>
+  /** Like `create`, for a token issued to an app through the app flow (recorded with the app's id). */
+  createAppToken(input: CreateAppTokenInput): Promise<string>
   /** The principal a token stands for; null when it is malformed, unknown, wrong, expired or revoked. */
   verify(token: string): Promise<Principal | null>
   /**
@@ -37,10 +52,14 @@ export interface TokensService {
    * once; other servers sharing the database stop within the cache TTL.
    */
   revoke(tokenId: string): Promise<boolean>
+  /** Drop a token from this server's cache (another server revoked it); the next use asks the database. */
+  forget(tokenIds: readonly string[]): void
 }
 
 export interface TokensServiceOptions {
   sql: Sql
+  /** When given, `revoke` announces the revocation on `TOKENS_REVOKED_TOPIC` (see `subscribeTokenRevocations`). */
+  bus?: Pick<Bus, 'publish'>
   /** How long a verified (or refused) token is trusted without asking the database. Default 30 s. */
   cacheTtlMs?: number
   /** Cache size bound; the oldest entries go first. Default 10,000. */
@@ -122,26 +141,35 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
     return pending
   }
 
+  async function create(input: CreateTokenInput, appId: string | null): Promise<string> {
+    const name = input.name.trim()
+    if (name.length === 0) throw new BadUserInput('A token needs a name')
+    if (name.length > MAX_NAME_LENGTH) {
+      throw new BadUserInput(`Token name must be at most ${MAX_NAME_LENGTH} characters`)
+    }
+    const scopes = validateScopes(input.scopes)
+    const expiresAt = input.expiresAt ?? null
+    if (expiresAt !== null && !(expiresAt.getTime() > now())) {
+      throw new BadUserInput('A token must expire in the future')
+    }
+    const id = randomAlphanumeric(ID_LENGTH)
+    const secret = randomAlphanumeric(TOKEN_SECRET_LENGTH)
+    const tokenHash = sha256(secret).toString('hex')
+    if (!(await insertToken(sql, { id, tokenHash, userId: input.userId, name, scopes, expiresAt, appId }))) {
+      throw new NotFound('user', input.userId)
+    }
+    return id + secret
+  }
+
+  function forget(tokenIds: readonly string[]): void {
+    revocations += 1
+    for (const id of tokenIds) cache.delete(id)
+  }
+
   return {
-    async create(input) {
-      const name = input.name.trim()
-      if (name.length === 0) throw new BadUserInput('A token needs a name')
-      if (name.length > MAX_NAME_LENGTH) {
-        throw new BadUserInput(`Token name must be at most ${MAX_NAME_LENGTH} characters`)
-      }
-      const scopes = validateScopes(input.scopes)
-      const expiresAt = input.expiresAt ?? null
-      if (expiresAt !== null && !(expiresAt.getTime() > now())) {
-        throw new BadUserInput('A token must expire in the future')
-      }
-      const id = randomAlphanumeric(ID_LENGTH)
-      const secret = randomAlphanumeric(TOKEN_SECRET_LENGTH)
-      const tokenHash = sha256(secret).toString('hex')
-      if (!(await insertToken(sql, { id, tokenHash, userId: input.userId, name, scopes, expiresAt }))) {
-        throw new NotFound('user', input.userId)
-      }
-      return id + secret
-    },
+    create: (input) => create(input, null),
+
+    createAppToken: (input) => create(input, input.appId),
 
     async verify(token) {
       if (typeof token !== 'string' || !TOKEN_FORMAT.test(token)) return null
@@ -161,9 +189,30 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
 
     async revoke(tokenId) {
       const revoked = await revokeToken(sql, tokenId)
-      revocations += 1
-      cache.delete(tokenId)
+      forget([tokenId])
+      if (revoked && options.bus !== undefined) {
+        const message: TokensRevokedMessage = { tokenIds: [tokenId] }
+        await options.bus.publish(TOKENS_REVOKED_TOPIC, message)
+      }
       return revoked
     },
+
+    forget,
   }
+}
+
+/**
+ * Drop tokens revoked on other servers from this server's cache as soon as they are announced. Resolves once
+ * subscribed; returns the unsubscribe function.
+ */
+export function subscribeTokenRevocations(
+  bus: Pick<Bus, 'subscribe'>,
+  tokens: Pick<TokensService, 'forget'>,
+): Promise<() => Promise<void>> {
+  return bus.subscribe(TOKENS_REVOKED_TOPIC, (message) => {
+    const tokenIds =
+      typeof message === 'object' && message !== null ? (message as { tokenIds?: unknown }).tokenIds : null
+    if (!Array.isArray(tokenIds)) return
+    tokens.forget(tokenIds.filter((id): id is string => typeof id === 'string'))
+  })
 }

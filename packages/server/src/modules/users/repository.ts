@@ -33,14 +33,21 @@ export async function anyUserExists(db: SqlExecutor): Promise<boolean> {
 /** Insert a user; null when the email is taken. */
 export async function insertUser(
   db: SqlExecutor,
-  user: { id: string; email: string; name: string; passwordHash: string; serverRole: ServerRole },
+  user: {
+    id: string
+    email: string
+    name: string
+    passwordHash: string
+    serverRole: ServerRole
+    company?: string | null
+  },
 ): Promise<UserRow | null> {
   const { rows } = await db.query<UserRow>(
-    `INSERT INTO users (id, email, name, password_hash, server_role)
-     VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO users (id, email, name, password_hash, server_role, company)
+     VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (email) DO NOTHING
      RETURNING ${COLUMNS}`,
-    [user.id, user.email, user.name, user.passwordHash, user.serverRole],
+    [user.id, user.email, user.name, user.passwordHash, user.serverRole, user.company ?? null],
   )
   return rows[0] ?? null
 }
@@ -53,4 +60,16 @@ export async function selectUserById(db: SqlExecutor, id: string): Promise<UserR
 export async function selectUserByEmail(db: SqlExecutor, email: string): Promise<UserRow | null> {
   const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [email])
   return rows[0] ?? null
+}
+
+/** Replace a user's password hash; false when the user does not exist. */
+export async function updatePasswordHash(db: SqlExecutor, id: string, passwordHash: string): Promise<boolean> {
+  const { rows } = await db.query('UPDATE users SET password_hash = $2 WHERE id = $1 RETURNING id', [id, passwordHash])
+  return rows.length === 1
+}
+
+/** Mark a user's email verified; false when the user does not exist. */
+export async function updateVerified(db: SqlExecutor, id: string): Promise<boolean> {
+  const { rows } = await db.query('UPDATE users SET verified = true WHERE id = $1 RETURNING id', [id])
+  return rows.length === 1
 }

@@ -4,7 +4,7 @@
  */
 import { hash, verify } from '@node-rs/argon2'
 import type { Sql } from '../../adapters/sql/types.js'
-import { BadUserInput, Conflict } from '../../errors.js'
+import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { newId } from '../auth/ids.js'
 import type { ServerRole } from '../auth/principal.js'
 import {
@@ -13,6 +13,8 @@ import {
   lockUserCreation,
   selectUserByEmail,
   selectUserById,
+  updatePasswordHash,
+  updateVerified,
   type UserRow,
 } from './repository.js'
 
@@ -32,6 +34,7 @@ export interface CreateUserInput {
   email: string
   password: string
   name: string
+  company?: string | null
   /** Make the user a server admin (the first user is one regardless). */
   admin?: boolean
 }
@@ -44,6 +47,10 @@ export interface UsersService {
   getByEmail(email: string): Promise<User | null>
   /** The user when the email and password match, else null (also for users without a password). */
   checkPassword(email: string, password: string): Promise<User | null>
+  /** Set a new password (validated like `create`). Throws `BadUserInput` or `NotFound`. */
+  setPassword(userId: string, password: string): Promise<void>
+  /** Mark the user's email address verified. Throws `NotFound`. */
+  markVerified(userId: string): Promise<void>
 }
 
 export const MIN_PASSWORD_LENGTH = 8
@@ -99,6 +106,10 @@ export function createUsersService({ sql }: { sql: Sql }): UsersService {
       const email = normalizeEmail(input.email)
       const name = validateName(input.name)
       validatePassword(input.password)
+      const company = input.company?.trim() || null
+      if (company !== null && company.length > MAX_NAME_LENGTH) {
+        throw new BadUserInput(`Company must be at most ${MAX_NAME_LENGTH} characters`)
+      }
       // Argon2id is the library's default (its `Algorithm` is a const enum, unusable with verbatimModuleSyntax).
       // Hash before the transaction: ~50 ms of CPU that should not hold the first-user lock.
       const passwordHash = await hash(input.password)
@@ -106,7 +117,7 @@ export function createUsersService({ sql }: { sql: Sql }): UsersService {
         await lockUserCreation(tx)
         const first = !(await anyUserExists(tx))
         const serverRole: ServerRole = first || input.admin === true ? 'server:admin' : 'server:user'
-        return insertUser(tx, { id: newId(), email, name, passwordHash, serverRole })
+        return insertUser(tx, { id: newId(), email, name, passwordHash, serverRole, company })
       })
       if (row === null) throw new Conflict(`A user with email ${email} already exists`)
       return toUser(row)
@@ -126,6 +137,15 @@ export function createUsersService({ sql }: { sql: Sql }): UsersService {
       const row = await selectUserByEmail(sql, email.trim().toLowerCase())
       if (row === null || row.password_hash === null || password.length > MAX_PASSWORD_LENGTH) return null
       return (await verify(row.password_hash, password)) ? toUser(row) : null
+    },
+
+    async setPassword(userId, password) {
+      validatePassword(password)
+      if (!(await updatePasswordHash(sql, userId, await hash(password)))) throw new NotFound('user', userId)
+    },
+
+    async markVerified(userId) {
+      if (!(await updateVerified(sql, userId))) throw new NotFound('user', userId)
     },
   }
 }

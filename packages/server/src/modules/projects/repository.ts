@@ -86,3 +86,135 @@ export async function selectAccess(
   )
   return rows[0] ?? null
 }
+
+export async function updateProject(
+  db: SqlExecutor,
+  id: string,
+  changes: { name?: string; description?: string | null; visibility?: ProjectVisibility },
+): Promise<ProjectRow | null> {
+  const { rows } = await db.query<ProjectRow>(
+    `UPDATE projects SET
+       name = CASE WHEN $2::boolean THEN $3 ELSE name END,
+       description = CASE WHEN $4::boolean THEN $5 ELSE description END,
+       visibility = CASE WHEN $6::boolean THEN $7 ELSE visibility END,
+       updated_at = now()
+     WHERE id = $1 RETURNING ${PROJECT_COLUMNS}`,
+    [
+      id,
+      changes.name !== undefined,
+      changes.name ?? null,
+      changes.description !== undefined,
+      changes.description ?? null,
+      changes.visibility !== undefined,
+      changes.visibility ?? null,
+    ],
+  )
+  return rows[0] ?? null
+}
+
+/** Lock a project row for the rest of the transaction; null when it does not exist. */
+export async function lockProject(db: SqlExecutor, id: string): Promise<ProjectRow | null> {
+  const { rows } = await db.query<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = $1 FOR UPDATE`, [id])
+  return rows[0] ?? null
+}
+
+export async function touchProject(db: SqlExecutor, id: string): Promise<void> {
+  await db.query('UPDATE projects SET updated_at = now() WHERE id = $1', [id])
+}
+
+export async function deleteProject(db: SqlExecutor, id: string): Promise<boolean> {
+  const { rows } = await db.query('DELETE FROM projects WHERE id = $1 RETURNING id', [id])
+  return rows.length === 1
+}
+
+export interface RoleRow {
+  project_id: string
+  user_id: string
+  role: ProjectRole
+}
+
+export async function selectTeam(db: SqlExecutor, projectId: string): Promise<RoleRow[]> {
+  const { rows } = await db.query<RoleRow>(
+    `SELECT project_id, user_id, role FROM project_roles WHERE project_id = $1
+     ORDER BY CASE role WHEN 'stream:owner' THEN 0 WHEN 'stream:contributor' THEN 1 ELSE 2 END, user_id`,
+    [projectId],
+  )
+  return rows
+}
+
+export async function selectRolesOfUser(
+  db: SqlExecutor,
+  userId: string,
+  projectIds: readonly string[],
+): Promise<RoleRow[]> {
+  const { rows } = await db.query<RoleRow>(
+    'SELECT project_id, user_id, role FROM project_roles WHERE user_id = $1 AND project_id = ANY($2::text[])',
+    [userId, projectIds],
+  )
+  return rows
+}
+
+export async function selectProjectsByIds(db: SqlExecutor, ids: readonly string[]): Promise<ProjectRow[]> {
+  const { rows } = await db.query<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects WHERE id = ANY($1::text[])`, [
+    ids,
+  ])
+  return rows
+}
+
+/** The owners' rows, locked, so two concurrent demotions cannot both leave the project without an owner. */
+export async function lockOwners(db: SqlExecutor, projectId: string): Promise<string[]> {
+  const { rows } = await db.query<{ user_id: string }>(
+    "SELECT user_id FROM project_roles WHERE project_id = $1 AND role = 'stream:owner' ORDER BY user_id FOR UPDATE",
+    [projectId],
+  )
+  return rows.map((r) => r.user_id)
+}
+
+export interface UserProjectRow extends ProjectRow {
+  role: ProjectRole
+  sort_key: string
+}
+
+/** Escape `%`, `_` and `\` for a LIKE pattern. */
+export function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+}
+
+/** The projects a user has a role on, most recently updated first, keyset on (updated_at, id). */
+export async function selectProjectsOfUser(
+  db: SqlExecutor,
+  userId: string,
+  options: {
+    limit: number
+    after: { sortKey: string; id: string } | null
+    search?: string | null
+    roles?: readonly ProjectRole[] | null
+  },
+): Promise<{ rows: UserProjectRow[]; totalCount: number }> {
+  const params: unknown[] = [userId]
+  const filters = ['r.user_id = $1']
+  if (options.search) {
+    params.push(likePattern(options.search))
+    filters.push(`(p.name ILIKE $${params.length} OR p.description ILIKE $${params.length})`)
+  }
+  if (options.roles && options.roles.length > 0) {
+    params.push(options.roles)
+    filters.push(`r.role = ANY($${params.length}::text[])`)
+  }
+  const from = `FROM projects p JOIN project_roles r ON r.project_id = p.id WHERE ${filters.join(' AND ')}`
+  const { rows: count } = await db.query<{ n: number }>(`SELECT count(*)::int AS n ${from}`, params)
+  const pageParams = [...params]
+  let keyset = ''
+  if (options.after) {
+    pageParams.push(options.after.sortKey, options.after.id)
+    keyset = ` AND (p.updated_at, p.id) < ($${pageParams.length - 1}::timestamptz, $${pageParams.length})`
+  }
+  pageParams.push(options.limit + 1)
+  const { rows } = await db.query<UserProjectRow>(
+    `SELECT p.id, p.name, p.description, p.visibility, p.created_at, p.updated_at, r.role,
+            p.updated_at::text AS sort_key
+     ${from}${keyset} ORDER BY p.updated_at DESC, p.id DESC LIMIT $${pageParams.length}`,
+    pageParams,
+  )
+  return { rows, totalCount: count[0]?.n ?? 0 }
+}

@@ -2,16 +2,29 @@
  * Projects (Speckle "streams"): a name, a visibility, the users' roles on it and its models (Speckle
  * "branches"). A new project starts with its creator as owner and a model named `main`, as in Speckle.
  */
-import type { Sql } from '../../adapters/sql/types.js'
+import type { Bus } from '../../adapters/bus/types.js'
+import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
+import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
+import { createActivityService, type ActivityService } from '../activity/service.js'
 import { newId } from '../auth/ids.js'
 import type { Principal } from '../auth/principal.js'
 import {
+  deleteProject,
   deleteRole,
   insertModel,
   insertProject,
+  lockOwners,
+  lockProject,
   selectAccess,
   selectProject,
+  selectProjectsByIds,
+  selectProjectsOfUser,
+  selectRolesOfUser,
+  selectTeam,
+  touchProject,
+  updateProject,
   upsertRole,
   type ProjectRow,
 } from './repository.js'
@@ -47,6 +60,40 @@ export interface CreateProjectInput {
   description?: string | null
   /** Default `private`. */
   visibility?: ProjectVisibility
+  /** Create the `main` model too (default true; Speckle's `projectMutations.create` does not). */
+  withDefaultModel?: boolean
+}
+
+export interface UpdateProjectInput {
+  id: string
+  /** Who changes it (recorded in the activity log). */
+  actorId: string | null
+  name?: string | null
+  description?: string | null
+  visibility?: ProjectVisibility | null
+}
+
+export interface SetRoleInput {
+  projectId: string
+  userId: string
+  role: ProjectRole
+  /** Who grants it (recorded in the activity log); null for the system (CLI, tests). */
+  actorId?: string | null
+}
+
+export interface UserProjectsQuery {
+  limit?: number | null
+  cursor?: string | null
+  /** Case-insensitive substring of the name or description. */
+  search?: string | null
+  onlyWithRoles?: readonly string[] | null
+}
+
+export type ProjectWithRole = Project & { role: ProjectRole }
+
+export interface TeamMember {
+  userId: string
+  role: ProjectRole
 }
 
 export interface ProjectsService {
@@ -55,10 +102,36 @@ export interface ProjectsService {
   getById(projectId: string): Promise<Project | null>
   /** The project and the principal's role on it, in one query. */
   getAccess(projectId: string, principal: Pick<Principal, 'userId'> | null): Promise<ProjectAccess>
-  /** Give a user a role on a project, replacing any other. Throws `NotFound` for an unknown project or user. */
-  setRole(input: { projectId: string; userId: string; role: ProjectRole }): Promise<void>
-  /** Take a user's role away; false when they had none. */
-  removeRole(projectId: string, userId: string): Promise<boolean>
+  getMany(projectIds: readonly string[]): Promise<Project[]>
+  /** Change name, description or visibility (fields left undefined or null stay). Throws `NotFound`. */
+  update(input: UpdateProjectInput): Promise<Project>
+  /** Delete the project with its roles, models, versions and objects; false when it did not exist. */
+  delete(projectId: string, actorId: string | null): Promise<boolean>
+  /** The projects a user has a role on, most recently updated first. */
+  listForUser(userId: string, query?: UserProjectsQuery): Promise<Page<ProjectWithRole>>
+  /** Everyone with a role on the project, owners first. */
+  team(projectId: string): Promise<TeamMember[]>
+  /** The user's role on each of the projects that they have one on. */
+  rolesOf(userId: string, projectIds: readonly string[]): Promise<Map<string, ProjectRole>>
+  /**
+   * Give a user a role on a project, replacing any other. Throws `NotFound` for an unknown project or user,
+   * `BadUserInput` when that would leave the project without an owner.
+   */
+  setRole(input: SetRoleInput): Promise<void>
+  /** Take a user's role away; false when they had none. Refuses to remove the last owner. */
+  removeRole(projectId: string, userId: string, actorId?: string | null): Promise<boolean>
+  /** Mark the project changed (a model or version changed), inside the caller's transaction. */
+  touch(db: SqlExecutor, projectId: string): Promise<void>
+}
+
+export interface ProjectsServiceDeps {
+  sql: Sql
+  /** Where change hints go after commit; omitted, nothing is published. */
+  bus?: Pick<Bus, 'publish'>
+  activity?: ActivityService
+  /** Deletes a deleted project's objects (they have no foreign key to the project). */
+  objects?: { deleteProjectObjects(projectId: string): Promise<number> }
+  logger?: EventLogger
 }
 
 const MAX_NAME_LENGTH = 512
@@ -83,32 +156,157 @@ function toProject(row: ProjectRow): Project {
   }
 }
 
-export function createProjectsService({ sql }: { sql: Sql }): ProjectsService {
+function validName(raw: string): string {
+  const name = raw.trim()
+  if (name.length === 0) throw new BadUserInput('A project needs a name')
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new BadUserInput(`Project name must be at most ${MAX_NAME_LENGTH} characters`)
+  }
+  return name
+}
+
+function validDescription(description: string | null): string | null {
+  if (description !== null && description.length > MAX_DESCRIPTION_LENGTH) {
+    throw new BadUserInput(`Project description must be at most ${MAX_DESCRIPTION_LENGTH} characters`)
+  }
+  return description
+}
+
+function validVisibility(visibility: string): ProjectVisibility {
+  if (!isProjectVisibility(visibility)) {
+    throw new BadUserInput(`Visibility must be one of ${PROJECT_VISIBILITIES.join(', ')}`)
+  }
+  return visibility
+}
+
+/** A project must keep an owner; Speckle refuses to revoke or demote the last one. */
+class LastOwner extends BadUserInput {
+  constructor() {
+    super('A project must keep at least one owner: make someone else owner first')
+  }
+}
+
+export function createProjectsService(deps: ProjectsServiceDeps): ProjectsService {
+  const { sql } = deps
+  const activity = deps.activity ?? createActivityService({ sql })
+  const publish = (events: TrussEvent[]) => publishEvents(deps.bus, events, deps.logger)
+
   return {
     async create(input) {
-      const name = input.name.trim()
-      if (name.length === 0) throw new BadUserInput('A project needs a name')
-      if (name.length > MAX_NAME_LENGTH) {
-        throw new BadUserInput(`Project name must be at most ${MAX_NAME_LENGTH} characters`)
-      }
-      const description = input.description ?? null
-      if (description !== null && description.length > MAX_DESCRIPTION_LENGTH) {
-        throw new BadUserInput(`Project description must be at most ${MAX_DESCRIPTION_LENGTH} characters`)
-      }
-      const visibility = input.visibility ?? 'private'
-      if (!isProjectVisibility(visibility)) {
-        throw new BadUserInput(`Visibility must be one of ${PROJECT_VISIBILITIES.join(', ')}`)
-      }
+      const name = validName(input.name)
+      const description = validDescription(input.description ?? null)
+      const visibility = validVisibility(input.visibility ?? 'private')
       const row = await sql.transaction(async (tx) => {
         const project = await insertProject(tx, { id: newId(), name, description, visibility })
         if (!(await upsertRole(tx, { projectId: project.id, userId: input.ownerId, role: 'stream:owner' }))) {
           throw new NotFound('user', input.ownerId)
         }
-        await insertModel(tx, { id: newId(), projectId: project.id, name: DEFAULT_MODEL_NAME, authorId: input.ownerId })
+        if (input.withDefaultModel !== false) {
+          await insertModel(tx, {
+            id: newId(),
+            projectId: project.id,
+            name: DEFAULT_MODEL_NAME,
+            authorId: input.ownerId,
+          })
+        }
+        await activity.record(tx, {
+          projectId: project.id,
+          userId: input.ownerId,
+          resourceType: 'stream',
+          resourceId: project.id,
+          actionType: 'stream_create',
+          info: { stream: { id: project.id, name, description, visibility } },
+        })
         return project
       })
+      await publish([{ type: 'ProjectCreated', projectId: row.id, userId: input.ownerId }])
       return toProject(row)
     },
+
+    async getMany(projectIds) {
+      if (projectIds.length === 0) return []
+      return (await selectProjectsByIds(sql, projectIds)).map(toProject)
+    },
+
+    async update(input) {
+      const changes: { name?: string; description?: string | null; visibility?: ProjectVisibility } = {}
+      if (input.name !== undefined && input.name !== null) changes.name = validName(input.name)
+      if (input.description !== undefined && input.description !== null) {
+        changes.description = validDescription(input.description)
+      }
+      if (input.visibility !== undefined && input.visibility !== null) {
+        changes.visibility = validVisibility(input.visibility)
+      }
+      const row = await sql.transaction(async (tx) => {
+        const before = await lockProject(tx, input.id)
+        if (before === null) throw new NotFound('project', input.id)
+        const after = await updateProject(tx, input.id, changes)
+        if (after === null) throw new NotFound('project', input.id)
+        await activity.record(tx, {
+          projectId: input.id,
+          userId: input.actorId,
+          resourceType: 'stream',
+          resourceId: input.id,
+          actionType: 'stream_update',
+          info: {
+            old: { name: before.name, description: before.description, visibility: before.visibility },
+            new: changes,
+          },
+        })
+        return after
+      })
+      await publish([{ type: 'ProjectUpdated', projectId: input.id }])
+      return toProject(row)
+    },
+
+    async delete(projectId, actorId) {
+      const members = await sql.transaction(async (tx) => {
+        const project = await lockProject(tx, projectId)
+        if (project === null) return null
+        const team = await selectTeam(tx, projectId)
+        await deleteProject(tx, projectId)
+        await activity.record(tx, {
+          projectId,
+          userId: actorId,
+          resourceType: 'stream',
+          resourceId: projectId,
+          actionType: 'stream_delete',
+          info: { stream: { id: project.id, name: project.name } },
+        })
+        return team.map((m) => m.user_id)
+      })
+      if (members === null) return false
+      // After commit: the objects are unreachable once the project row is gone, so a crash here leaves
+      // garbage, never a project missing its objects.
+      await deps.objects?.deleteProjectObjects(projectId)
+      await publish([{ type: 'ProjectDeleted', projectId, userIds: members }])
+      return true
+    },
+
+    async listForUser(userId, query = {}) {
+      const size = pageSize(query.limit)
+      const roles = (query.onlyWithRoles ?? []).filter(isProjectRole)
+      const { rows, totalCount } = await selectProjectsOfUser(sql, userId, {
+        limit: size,
+        after: decodeCursor(query.cursor),
+        search: query.search?.trim() || null,
+        roles,
+      })
+      return toPage(rows, size, totalCount, (row) => ({ ...toProject(row), role: row.role }))
+    },
+
+    async team(projectId) {
+      return (await selectTeam(sql, projectId)).map((r) => ({ userId: r.user_id, role: r.role }))
+    },
+
+    async rolesOf(userId, projectIds) {
+      const roles = new Map<string, ProjectRole>()
+      if (projectIds.length === 0) return roles
+      for (const row of await selectRolesOfUser(sql, userId, projectIds)) roles.set(row.project_id, row.role)
+      return roles
+    },
+
+    touch: touchProject,
 
     async getById(projectId) {
       const row = await selectProject(sql, projectId)
@@ -123,14 +321,52 @@ export function createProjectsService({ sql }: { sql: Sql }): ProjectsService {
 
     async setRole(input) {
       if (!isProjectRole(input.role)) throw new BadUserInput(`Role must be one of ${PROJECT_ROLES.join(', ')}`)
-      if (!(await upsertRole(sql, input))) {
-        if ((await selectProject(sql, input.projectId)) === null) throw new NotFound('project', input.projectId)
-        throw new NotFound('user', input.userId)
+      const changed = await sql.transaction(async (tx) => {
+        if ((await lockProject(tx, input.projectId)) === null) throw new NotFound('project', input.projectId)
+        const owners = await lockOwners(tx, input.projectId)
+        if (input.role !== 'stream:owner' && owners.length === 1 && owners[0] === input.userId) throw new LastOwner()
+        if (!(await upsertRole(tx, input))) throw new NotFound('user', input.userId)
+        await activity.record(tx, {
+          projectId: input.projectId,
+          userId: input.actorId ?? null,
+          resourceType: 'user',
+          resourceId: input.userId,
+          actionType: 'stream_permissions_add',
+          info: { targetUser: input.userId, role: input.role },
+        })
+        return true
+      })
+      if (changed) {
+        await publish([
+          {
+            type: 'ProjectRoleChanged',
+            projectId: input.projectId,
+            userId: input.userId,
+            role: input.role,
+            actorId: input.actorId ?? null,
+          },
+        ])
       }
     },
 
-    async removeRole(projectId, userId) {
-      return deleteRole(sql, projectId, userId)
+    async removeRole(projectId, userId, actorId = null) {
+      const removed = await sql.transaction(async (tx) => {
+        if ((await lockProject(tx, projectId)) === null) return false
+        const owners = await lockOwners(tx, projectId)
+        if (owners.length === 1 && owners[0] === userId) throw new LastOwner()
+        if (!(await deleteRole(tx, projectId, userId))) return false
+        await activity.record(tx, {
+          projectId,
+          userId: actorId,
+          resourceType: 'user',
+          resourceId: userId,
+          actionType: 'stream_permissions_remove',
+          info: { targetUser: userId },
+        })
+        return true
+      })
+      if (removed) await publish([{ type: 'ProjectRoleChanged', projectId, userId, role: null, actorId }])
+      return removed
     },
   }
 }

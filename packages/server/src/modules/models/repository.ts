@@ -1,0 +1,154 @@
+/**
+ * SQL for the `models` table (Speckle "branches"; created in 0001 with the projects, owned by the models
+ * module). The listing filters that look at versions read the versions table through EXISTS, which keeps
+ * one query per page.
+ */
+import type { SqlExecutor } from '../../adapters/sql/types.js'
+import { likePattern } from '../projects/repository.js'
+
+export interface ModelRow {
+  id: string
+  project_id: string
+  name: string
+  description: string | null
+  author_id: string | null
+  created_at: Date
+  updated_at: Date
+}
+
+const COLUMNS = 'id, project_id, name, description, author_id, created_at, updated_at'
+
+export async function insertModel(
+  db: SqlExecutor,
+  model: { id: string; projectId: string; name: string; description: string | null; authorId: string | null },
+): Promise<ModelRow> {
+  const { rows } = await db.query<ModelRow>(
+    `INSERT INTO models (id, project_id, name, description, author_id) VALUES ($1, $2, $3, $4, $5)
+     RETURNING ${COLUMNS}`,
+    [model.id, model.projectId, model.name, model.description, model.authorId],
+  )
+  return rows[0]!
+}
+
+export async function selectModel(db: SqlExecutor, projectId: string, id: string): Promise<ModelRow | null> {
+  const { rows } = await db.query<ModelRow>(`SELECT ${COLUMNS} FROM models WHERE project_id = $1 AND id = $2`, [
+    projectId,
+    id,
+  ])
+  return rows[0] ?? null
+}
+
+export async function lockModel(db: SqlExecutor, projectId: string, id: string): Promise<ModelRow | null> {
+  const { rows } = await db.query<ModelRow>(
+    `SELECT ${COLUMNS} FROM models WHERE project_id = $1 AND id = $2 FOR UPDATE`,
+    [projectId, id],
+  )
+  return rows[0] ?? null
+}
+
+export async function selectModelByName(db: SqlExecutor, projectId: string, name: string): Promise<ModelRow | null> {
+  const { rows } = await db.query<ModelRow>(
+    `SELECT ${COLUMNS} FROM models WHERE project_id = $1 AND lower(name) = lower($2)`,
+    [projectId, name],
+  )
+  return rows[0] ?? null
+}
+
+export async function selectModelsByIds(db: SqlExecutor, ids: readonly string[]): Promise<ModelRow[]> {
+  const { rows } = await db.query<ModelRow>(`SELECT ${COLUMNS} FROM models WHERE id = ANY($1::text[])`, [ids])
+  return rows
+}
+
+export async function updateModel(
+  db: SqlExecutor,
+  projectId: string,
+  id: string,
+  changes: { name?: string; description?: string | null },
+): Promise<ModelRow | null> {
+  const { rows } = await db.query<ModelRow>(
+    `UPDATE models SET
+       name = CASE WHEN $3::boolean THEN $4 ELSE name END,
+       description = CASE WHEN $5::boolean THEN $6 ELSE description END,
+       updated_at = now()
+     WHERE project_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
+    [
+      projectId,
+      id,
+      changes.name !== undefined,
+      changes.name ?? null,
+      changes.description !== undefined,
+      changes.description ?? null,
+    ],
+  )
+  return rows[0] ?? null
+}
+
+export async function deleteModel(db: SqlExecutor, projectId: string, id: string): Promise<boolean> {
+  const { rows } = await db.query('DELETE FROM models WHERE project_id = $1 AND id = $2 RETURNING id', [projectId, id])
+  return rows.length === 1
+}
+
+export async function touchModel(db: SqlExecutor, id: string): Promise<void> {
+  await db.query('UPDATE models SET updated_at = now() WHERE id = $1', [id])
+}
+
+export interface ModelFilter {
+  search?: string | null
+  ids?: readonly string[] | null
+  excludeIds?: readonly string[] | null
+  onlyWithVersions?: boolean | null
+  sourceApps?: readonly string[] | null
+  contributors?: readonly string[] | null
+}
+
+/** A project's models, most recently updated first, keyset on (updated_at, id). */
+export async function selectModels(
+  db: SqlExecutor,
+  projectId: string,
+  filter: ModelFilter,
+  options: { limit: number; after: { sortKey: string; id: string } | null },
+): Promise<{ rows: (ModelRow & { sort_key: string })[]; totalCount: number }> {
+  const params: unknown[] = [projectId]
+  const where = ['m.project_id = $1']
+  const add = (value: unknown, clause: (p: string) => string) => {
+    params.push(value)
+    where.push(clause(`$${params.length}`))
+  }
+  if (filter.search) add(likePattern(filter.search), (p) => `m.name ILIKE ${p}`)
+  if (filter.ids && filter.ids.length > 0) add(filter.ids, (p) => `m.id = ANY(${p}::text[])`)
+  if (filter.excludeIds && filter.excludeIds.length > 0) add(filter.excludeIds, (p) => `m.id <> ALL(${p}::text[])`)
+  if (filter.onlyWithVersions) where.push('EXISTS (SELECT 1 FROM versions v WHERE v.model_id = m.id)')
+  if (filter.sourceApps && filter.sourceApps.length > 0) {
+    add(
+      filter.sourceApps.map((a) => likePattern(a)),
+      (p) =>
+        `EXISTS (SELECT 1 FROM versions v WHERE v.model_id = m.id AND v.source_application ILIKE ANY(${p}::text[]))`,
+    )
+  }
+  if (filter.contributors && filter.contributors.length > 0) {
+    add(
+      filter.contributors,
+      (p) => `EXISTS (SELECT 1 FROM versions v WHERE v.model_id = m.id AND v.author_id = ANY(${p}::text[]))`,
+    )
+  }
+  const whereSql = where.join(' AND ')
+  const { rows: count } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM models m WHERE ${whereSql}`,
+    params,
+  )
+  const pageParams = [...params]
+  let keyset = ''
+  if (options.after) {
+    pageParams.push(options.after.sortKey, options.after.id)
+    keyset = ` AND (m.updated_at, m.id) < ($${pageParams.length - 1}::timestamptz, $${pageParams.length})`
+  }
+  pageParams.push(options.limit + 1)
+  const { rows } = await db.query<ModelRow & { sort_key: string }>(
+    `SELECT m.id, m.project_id, m.name, m.description, m.author_id, m.created_at, m.updated_at,
+            m.updated_at::text AS sort_key
+     FROM models m WHERE ${whereSql}${keyset}
+     ORDER BY m.updated_at DESC, m.id DESC LIMIT $${pageParams.length}`,
+    pageParams,
+  )
+  return { rows, totalCount: count[0]?.n ?? 0 }
+}

@@ -1,0 +1,278 @@
+/**
+ * The models module (Speckle "branches"): named, hierarchical (`structure/columns`) groups of versions in a
+ * project. Names are unique per project whatever their case; every change writes its activity entry in the
+ * same transaction and publishes a hint after commit.
+ */
+import type { Bus } from '../../adapters/bus/types.js'
+import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
+import { BadUserInput, NotFound, toDomainError } from '../../errors.js'
+import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
+import { createActivityService, type ActivityService } from '../activity/service.js'
+import { newId } from '../auth/ids.js'
+import type { ProjectsService } from '../projects/service.js'
+import {
+  deleteModel,
+  insertModel,
+  lockModel,
+  selectModel,
+  selectModelByName,
+  selectModels,
+  selectModelsByIds,
+  touchModel,
+  updateModel,
+  type ModelFilter,
+  type ModelRow,
+} from './repository.js'
+
+export type { ModelFilter } from './repository.js'
+
+export interface Model {
+  id: string
+  projectId: string
+  /** The full path, `structure/columns`. */
+  name: string
+  description: string | null
+  authorId: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface CreateModelInput {
+  projectId: string
+  name: string
+  description?: string | null
+  actorId: string | null
+}
+
+export interface UpdateModelInput {
+  projectId: string
+  id: string
+  name?: string | null
+  description?: string | null
+  actorId: string | null
+}
+
+export interface ModelsService {
+  /** Throws `BadUserInput` coded `BRANCH_NAME_ERROR` for a bad name, `BRANCH_CREATE_ERROR` for a taken one. */
+  create(input: CreateModelInput): Promise<Model>
+  /** Throws `NotFound('model')`, or `BadUserInput` coded `BRANCH_UPDATE_ERROR` for a taken name. */
+  update(input: UpdateModelInput): Promise<Model>
+  /** Delete a model and its versions; throws `NotFound('model')` when it is not in the project. */
+  delete(input: { projectId: string; id: string; actorId: string | null }): Promise<void>
+  getById(projectId: string, id: string): Promise<Model | null>
+  /** Case-insensitive, as Speckle looks branches up. */
+  getByName(projectId: string, name: string): Promise<Model | null>
+  getMany(ids: readonly string[]): Promise<Model[]>
+  list(projectId: string, query?: ModelFilter & { limit?: number | null; cursor?: string | null }): Promise<Page<Model>>
+  /** The model named `name`, created (with its activity entry) inside `db` when missing. */
+  ensureByName(
+    db: SqlExecutor,
+    input: { projectId: string; name: string; actorId: string | null },
+  ): Promise<{ model: Model; created: boolean }>
+  /** Mark the model and its project changed (a version was added or moved), inside the caller's transaction. */
+  touch(db: SqlExecutor, projectId: string, modelId: string): Promise<void>
+}
+
+export interface ModelsServiceDeps {
+  sql: Sql
+  bus?: Pick<Bus, 'publish'>
+  activity?: ActivityService
+  projects?: Pick<ProjectsService, 'touch'>
+  logger?: EventLogger
+}
+
+export const MAX_MODEL_NAME_LENGTH = 512
+const MAX_DESCRIPTION_LENGTH = 65_536
+
+/** Speckle's branch name rules: no leading `/`, `#` or `$`, no `//`, no `,`. */
+export function validModelName(raw: string): string {
+  const name = raw.trim()
+  const bad =
+    name.length === 0 ||
+    name.length > MAX_MODEL_NAME_LENGTH ||
+    /^[/#$]/.test(name) ||
+    name.includes('//') ||
+    name.includes(',') ||
+    name.endsWith('/')
+  if (bad) {
+    throw new BadUserInput(
+      `Bad name for a model: "${raw}". Names must be 1-${MAX_MODEL_NAME_LENGTH} characters, must not start with /, # or $, and must not contain // or commas`,
+      { graphqlCode: 'BRANCH_NAME_ERROR' },
+    )
+  }
+  return name
+}
+
+function validDescription(description: string | null | undefined): string | null {
+  if (description === undefined || description === null) return null
+  if (description.length > MAX_DESCRIPTION_LENGTH) {
+    throw new BadUserInput(`Model description must be at most ${MAX_DESCRIPTION_LENGTH} characters`)
+  }
+  return description
+}
+
+export function toModel(row: ModelRow): Model {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    name: row.name,
+    description: row.description,
+    authorId: row.author_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+/** The last segment of a hierarchical name (`columns` for `structure/columns`). */
+export function displayName(name: string): string {
+  return name.split('/').at(-1) ?? name
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return toDomainError(err).code === 'CONFLICT'
+}
+
+export function createModelsService(deps: ModelsServiceDeps): ModelsService {
+  const { sql } = deps
+  const activity = deps.activity ?? createActivityService({ sql })
+  const publish = (events: TrussEvent[]) => publishEvents(deps.bus, events, deps.logger)
+
+  async function insertWithActivity(
+    db: SqlExecutor,
+    input: { projectId: string; name: string; description: string | null; actorId: string | null },
+  ): Promise<ModelRow> {
+    const row = await insertModel(db, { id: newId(), authorId: input.actorId, ...input })
+    await activity.record(db, {
+      projectId: input.projectId,
+      userId: input.actorId,
+      resourceType: 'branch',
+      resourceId: row.id,
+      actionType: 'branch_create',
+      info: { branch: { id: row.id, name: row.name, description: row.description } },
+    })
+    await deps.projects?.touch(db, input.projectId)
+    return row
+  }
+
+  return {
+    async create(input) {
+      const name = validModelName(input.name)
+      const description = validDescription(input.description)
+      let row: ModelRow
+      try {
+        row = await sql.transaction((tx) =>
+          insertWithActivity(tx, { projectId: input.projectId, name, description, actorId: input.actorId }),
+        )
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          throw new BadUserInput('A branch with this name already exists', {
+            graphqlCode: 'BRANCH_CREATE_ERROR',
+            cause: err,
+          })
+        }
+        throw err
+      }
+      await publish([{ type: 'ModelCreated', projectId: row.project_id, modelId: row.id }])
+      return toModel(row)
+    },
+
+    async update(input) {
+      const changes: { name?: string; description?: string | null } = {}
+      if (input.name !== undefined && input.name !== null) changes.name = validModelName(input.name)
+      if (input.description !== undefined && input.description !== null) {
+        changes.description = validDescription(input.description)
+      }
+      let row: ModelRow
+      try {
+        row = await sql.transaction(async (tx) => {
+          const before = await lockModel(tx, input.projectId, input.id)
+          if (before === null) throw new NotFound('model', input.id)
+          const after = (await updateModel(tx, input.projectId, input.id, changes))!
+          await activity.record(tx, {
+            projectId: input.projectId,
+            userId: input.actorId,
+            resourceType: 'branch',
+            resourceId: input.id,
+            actionType: 'branch_update',
+            info: { old: { name: before.name, description: before.description }, new: changes },
+          })
+          await deps.projects?.touch(tx, input.projectId)
+          return after
+        })
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          throw new BadUserInput('A branch with this name already exists', {
+            graphqlCode: 'BRANCH_UPDATE_ERROR',
+            cause: err,
+          })
+        }
+        throw err
+      }
+      await publish([{ type: 'ModelUpdated', projectId: input.projectId, modelId: input.id }])
+      return toModel(row)
+    },
+
+    async delete(input) {
+      await sql.transaction(async (tx) => {
+        const before = await lockModel(tx, input.projectId, input.id)
+        if (before === null) throw new NotFound('model', input.id)
+        await deleteModel(tx, input.projectId, input.id)
+        await activity.record(tx, {
+          projectId: input.projectId,
+          userId: input.actorId,
+          resourceType: 'branch',
+          resourceId: input.id,
+          actionType: 'branch_delete',
+          info: { branch: { id: before.id, name: before.name } },
+        })
+        await deps.projects?.touch(tx, input.projectId)
+      })
+      await publish([{ type: 'ModelDeleted', projectId: input.projectId, modelId: input.id }])
+    },
+
+    async getById(projectId, id) {
+      const row = await selectModel(sql, projectId, id)
+      return row === null ? null : toModel(row)
+    },
+
+    async getByName(projectId, name) {
+      const row = await selectModelByName(sql, projectId, name.trim())
+      return row === null ? null : toModel(row)
+    },
+
+    async getMany(ids) {
+      if (ids.length === 0) return []
+      return (await selectModelsByIds(sql, ids)).map(toModel)
+    },
+
+    async list(projectId, query = {}) {
+      const size = pageSize(query.limit)
+      const { rows, totalCount } = await selectModels(
+        sql,
+        projectId,
+        { ...query, search: query.search?.trim() || null },
+        { limit: size, after: decodeCursor(query.cursor) },
+      )
+      return toPage(rows, size, totalCount, toModel)
+    },
+
+    async ensureByName(db, input) {
+      const name = validModelName(input.name)
+      const existing = await selectModelByName(db, input.projectId, name)
+      if (existing !== null) return { model: toModel(existing), created: false }
+      const row = await insertWithActivity(db, {
+        projectId: input.projectId,
+        name,
+        description: null,
+        actorId: input.actorId,
+      })
+      return { model: toModel(row), created: true }
+    },
+
+    async touch(db, projectId, modelId) {
+      await touchModel(db, modelId)
+      await deps.projects?.touch(db, projectId)
+    },
+  }
+}

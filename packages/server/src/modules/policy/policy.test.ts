@@ -9,7 +9,14 @@ import {
   canWriteProject,
   createPolicy,
   decideProject,
+  decideServer,
+  MissingScope,
+  PROJECT_ACTIONS,
+  requireServer,
+  SERVER_ACTIONS,
   type AccessDecision,
+  type ProjectAction,
+  type ServerAction,
 } from './service.js'
 
 function principal(scopes: string[], serverRole: ServerRole = 'server:user'): Principal {
@@ -185,5 +192,116 @@ describe('project policy', () => {
       ['known00001', null],
       ['known00001', 'user000001'],
     ])
+  })
+})
+
+// The whole grid: every project action × caller (scopes and server role) × visibility × project role.
+// Each string gives the decision for roles none, reviewer, contributor, owner: A allow, U unauthenticated,
+// F forbidden.
+const FULL_CALLERS = {
+  anonymous: null,
+  user: principal(['streams:read', 'streams:write', 'profile:read', 'tokens:write']),
+  noScopes: principal(['users:read']),
+  guest: principal(['streams:read', 'streams:write', 'profile:read', 'tokens:write'], 'server:guest'),
+  admin: principal(['streams:read', 'streams:write', 'profile:read', 'tokens:write'], 'server:admin'),
+  archived: principal(['streams:read', 'streams:write', 'profile:read', 'tokens:write'], 'server:archived-user'),
+} as const
+type FullCaller = keyof typeof FULL_CALLERS
+const VISIBILITIES: ProjectVisibility[] = ['public', 'unlisted', 'private']
+const ROLE_ORDER: (ProjectRole | null)[] = [null, 'stream:reviewer', 'stream:contributor', 'stream:owner']
+const LETTER: Record<string, AccessDecision> = { A: 'allow', U: 'unauthenticated', F: 'forbidden' }
+
+const GRID: Record<
+  ProjectAction,
+  Record<FullCaller, [publicRoles: string, unlistedRoles: string, privateRoles: string]>
+> = {
+  read: {
+    anonymous: ['AAAA', 'AAAA', 'UUUU'],
+    user: ['AAAA', 'AAAA', 'FAAA'],
+    noScopes: ['AAAA', 'AAAA', 'FFFF'],
+    guest: ['AAAA', 'AAAA', 'FAAA'],
+    admin: ['AAAA', 'AAAA', 'FAAA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
+  write: {
+    anonymous: ['UUUU', 'UUUU', 'UUUU'],
+    user: ['FFAA', 'FFAA', 'FFAA'],
+    noScopes: ['FFFF', 'FFFF', 'FFFF'],
+    guest: ['FFAA', 'FFAA', 'FFAA'],
+    admin: ['FFAA', 'FFAA', 'FFAA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
+  manage: {
+    anonymous: ['UUUU', 'UUUU', 'UUUU'],
+    user: ['FFFA', 'FFFA', 'FFFA'],
+    noScopes: ['FFFF', 'FFFF', 'FFFF'],
+    guest: ['FFFA', 'FFFA', 'FFFA'],
+    admin: ['FFFA', 'FFFA', 'FFFA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
+  receive: {
+    anonymous: ['UUUU', 'UUUU', 'UUUU'],
+    user: ['AAAA', 'AAAA', 'FAAA'],
+    noScopes: ['AAAA', 'AAAA', 'FFFF'],
+    guest: ['AAAA', 'AAAA', 'FAAA'],
+    admin: ['AAAA', 'AAAA', 'FAAA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
+  leave: {
+    anonymous: ['UUUU', 'UUUU', 'UUUU'],
+    user: ['FAAA', 'FAAA', 'FAAA'],
+    noScopes: ['FFFF', 'FFFF', 'FFFF'],
+    guest: ['FAAA', 'FAAA', 'FAAA'],
+    admin: ['FAAA', 'FAAA', 'FAAA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
+}
+
+const GRID_ROWS = PROJECT_ACTIONS.flatMap((action) =>
+  (Object.keys(FULL_CALLERS) as FullCaller[]).flatMap((caller) =>
+    VISIBILITIES.flatMap((visibility, v) =>
+      ROLE_ORDER.map(
+        (role, r) => [action, caller, visibility, role ?? 'none', LETTER[GRID[action][caller][v]![r]!]!] as const,
+      ),
+    ),
+  ),
+)
+
+describe('project policy, every action', () => {
+  it('covers every action × caller × visibility × role', () => {
+    expect(GRID_ROWS).toHaveLength(PROJECT_ACTIONS.length * 6 * 3 * 4)
+  })
+
+  it.each(GRID_ROWS)('%s by %s on a %s project with role %s → %s', (action, caller, visibility, role, expected) => {
+    const projectRole = role === 'none' ? null : role
+    expect(decideProject(FULL_CALLERS[caller], access(visibility, projectRole), action)).toBe(expected)
+  })
+
+  const SERVER_GRID: Record<ServerAction, Record<FullCaller, string>> = {
+    createProject: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'F', admin: 'A', archived: 'F' },
+    createToken: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+    readProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+  }
+  const SERVER_ROWS = SERVER_ACTIONS.flatMap((action) =>
+    (Object.keys(FULL_CALLERS) as FullCaller[]).map(
+      (caller) => [action, caller, LETTER[SERVER_GRID[action][caller]]!] as const,
+    ),
+  )
+  it.each(SERVER_ROWS)('server action %s by %s → %s', (action, caller, expected) => {
+    expect(decideServer(FULL_CALLERS[caller], action)).toBe(expected)
+  })
+
+  it('names the missing scope when that is why a token is refused', async () => {
+    expect(() => requireServer(FULL_CALLERS.noScopes, 'createProject')).toThrow(MissingScope)
+    expect(() => requireServer(FULL_CALLERS.noScopes, 'createProject')).toThrow(
+      'Your auth token does not have the required scope: streams:write',
+    )
+    expect(() => requireServer(FULL_CALLERS.guest, 'createProject')).toThrow(Forbidden)
+    expect(() => requireServer(null, 'createProject')).toThrow(Unauthenticated)
+    const policy = createPolicy({ projects: { getAccess: async () => access('private', 'stream:owner') } })
+    await expect(policy.requireProject(principal(['streams:read']), 'p', 'write')).rejects.toMatchObject({
+      scope: 'streams:write',
+    })
+    await expect(policy.requireProject(FULL_CALLERS.archived, 'p', 'write')).rejects.not.toBeInstanceOf(MissingScope)
   })
 })

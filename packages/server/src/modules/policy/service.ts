@@ -2,8 +2,10 @@
  * The one authorization policy (DESIGN.md decision 6): every permission decision, from server role,
  * project role, project visibility and token scopes, is made here. Following Speckle 2.24 (WIRE.md):
  * reading needs `streams:read` and any project role, or nothing at all on a public or unlisted project;
- * writing needs `streams:write` and contributor or owner; managing needs `streams:write` and owner.
- * Archived users are refused everything; server admins get no implicit project access.
+ * writing needs `streams:write` and contributor or owner; managing needs `streams:write` and owner;
+ * receiving a version is reading by a signed-in caller; leaving needs `streams:read` and any role.
+ * Server-wide actions (creating projects, tokens, reading one's profile) need their scope; guests cannot
+ * create projects. Archived users are refused everything; server admins get no implicit project access.
  */
 import { Forbidden, NotFound, Unauthenticated } from '../../errors.js'
 import type { Principal } from '../auth/principal.js'
@@ -16,12 +18,15 @@ import type { ProjectAccess, ProjectRole, ProjectsService } from '../projects/se
  */
 export type AccessDecision = 'allow' | 'unauthenticated' | 'forbidden' | 'not_found'
 
-export type ProjectAction = 'read' | 'write' | 'manage'
+export const PROJECT_ACTIONS = ['read', 'write', 'manage', 'receive', 'leave'] as const
+export type ProjectAction = (typeof PROJECT_ACTIONS)[number]
 
-const REQUIRED_SCOPE: Record<ProjectAction, string> = {
+export const REQUIRED_SCOPE: Record<ProjectAction, string> = {
   read: 'streams:read',
   write: 'streams:write',
   manage: 'streams:write',
+  receive: 'streams:read',
+  leave: 'streams:read',
 }
 
 const ROLE_RANK: Record<ProjectRole, number> = { 'stream:reviewer': 1, 'stream:contributor': 2, 'stream:owner': 3 }
@@ -29,6 +34,8 @@ const REQUIRED_ROLE: Record<ProjectAction, ProjectRole> = {
   read: 'stream:reviewer',
   write: 'stream:contributor',
   manage: 'stream:owner',
+  receive: 'stream:reviewer',
+  leave: 'stream:reviewer',
 }
 
 /** Decide whether `principal` (null: no credentials) may do `action` on the project described by `access`. */
@@ -42,6 +49,7 @@ export function decideProject(
   if (project === null) return principal === null ? 'unauthenticated' : 'not_found'
   if (action === 'read' && project.visibility !== 'private') return 'allow'
   if (principal === null) return 'unauthenticated'
+  if (action === 'receive' && project.visibility !== 'private') return 'allow'
   if (!principal.scopes.has(REQUIRED_SCOPE[action])) return 'forbidden'
   if (access.role === null || ROLE_RANK[access.role] < ROLE_RANK[REQUIRED_ROLE[action]]) return 'forbidden'
   return 'allow'
@@ -60,14 +68,58 @@ export function canManageProject(principal: Principal | null, access: ProjectAcc
   return decideProject(principal, access, 'manage')
 }
 
+export const SERVER_ACTIONS = ['createProject', 'createToken', 'readProfile'] as const
+/** Actions not about one project. */
+export type ServerAction = (typeof SERVER_ACTIONS)[number]
+
+const SERVER_SCOPE: Record<ServerAction, string> = {
+  createProject: 'streams:write',
+  createToken: 'tokens:write',
+  readProfile: 'profile:read',
+}
+
+/** Decide a server-wide action; `not_found` never comes out. */
+export function decideServer(principal: Principal | null, action: ServerAction): AccessDecision {
+  if (principal === null) return 'unauthenticated'
+  if (principal.serverRole === 'server:archived-user') return 'forbidden'
+  if (action === 'createProject' && principal.serverRole === 'server:guest') return 'forbidden'
+  return principal.scopes.has(SERVER_SCOPE[action]) ? 'allow' : 'forbidden'
+}
+
+/** Forbidden because the token lacks a scope; GraphQL answers carry it as `extensions.scope` (as Speckle). */
+export class MissingScope extends Forbidden {
+  constructor(readonly scope: string) {
+    super(`Your auth token does not have the required scope: ${scope}`)
+  }
+}
+
+/** The scope a refused principal lacks for the action, if that is why; null otherwise. */
+export function missingScope(principal: Principal | null, action: ProjectAction | ServerAction): string | null {
+  if (principal === null) return null
+  const scope =
+    action in REQUIRED_SCOPE ? REQUIRED_SCOPE[action as ProjectAction] : SERVER_SCOPE[action as ServerAction]
+  return principal.scopes.has(scope) ? null : scope
+}
+
+/** As `decideServer`, throwing `Unauthenticated`, `MissingScope` or `Forbidden`. */
+export function requireServer(principal: Principal | null, action: ServerAction): Principal {
+  const decision = decideServer(principal, action)
+  if (decision === 'allow' && principal !== null) return principal
+  if (decision === 'unauthenticated' || principal === null) throw new Unauthenticated()
+  const scope = missingScope(principal, action)
+  if (scope !== null && principal.serverRole !== 'server:archived-user') throw new MissingScope(scope)
+  throw new Forbidden('You do not have permission to do this')
+}
+
 /** Turn a refusal into the domain error transports map (GraphQL, JSON REST); `allow` returns quietly. */
-export function assertAllowed(decision: AccessDecision, projectId: string): void {
+export function assertAllowed(decision: AccessDecision, projectId: string, scope: string | null = null): void {
   switch (decision) {
     case 'allow':
       return
     case 'unauthenticated':
       throw new Unauthenticated()
     case 'forbidden':
+      if (scope !== null) throw new MissingScope(scope)
       throw new Forbidden('You do not have access to this project')
     case 'not_found':
       throw new NotFound('project', projectId)
@@ -88,7 +140,9 @@ export function createPolicy({ projects }: { projects: Pick<ProjectsService, 'ge
     },
     async requireProject(principal, projectId, action) {
       const access = await projects.getAccess(projectId, principal)
-      assertAllowed(decideProject(principal, access, action), projectId)
+      const decision = decideProject(principal, access, action)
+      const archived = principal?.serverRole === 'server:archived-user'
+      assertAllowed(decision, projectId, decision === 'forbidden' && !archived ? missingScope(principal, action) : null)
       return access
     },
   }

@@ -70,7 +70,12 @@ function withParams(url: string, params: Record<string, string>): string {
 
 async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOptions): Promise<void> {
   const { accounts, apps, tokens, bus } = opts
-  const rateLimits: AccountsRateLimits = { ...DEFAULT_ACCOUNTS_RATE_LIMITS, ...opts.rateLimits }
+  const given = opts.rateLimits ?? {}
+  const rateLimits: AccountsRateLimits = {
+    login: given.login ?? DEFAULT_ACCOUNTS_RATE_LIMITS.login,
+    register: given.register ?? DEFAULT_ACCOUNTS_RATE_LIMITS.register,
+    mail: given.mail ?? DEFAULT_ACCOUNTS_RATE_LIMITS.mail,
+  }
   const frontend = opts.publicUrl.replace(/\/+$/, '')
 
   // Speckle's login page posts a form; parsed only in this plugin's scope.

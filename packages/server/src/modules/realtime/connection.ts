@@ -1,0 +1,385 @@
+/**
+ * One GraphQL-over-WebSocket connection: its state machine (awaiting-init → authenticating → ready →
+ * closed) and its running operations. It speaks to a minimal `RealtimeSocket`, not to `ws`, so tests drive
+ * it with an in-memory socket and a fake clock. Every inbound frame is parsed (protocol.ts) before it
+ * touches state; a malformed frame gets a protocol error, never an exception.
+ */
+import {
+  execute,
+  getOperationAST,
+  GraphQLError,
+  parse,
+  subscribe,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql'
+import type { Logger } from 'pino'
+import {
+  CloseCode,
+  encode,
+  parseLegacyFrame,
+  parseModernFrame,
+  tokenFromInitPayload,
+  type LegacyClientMessage,
+  type LegacyServerMessage,
+  type ModernClientMessage,
+  type ModernServerMessage,
+  type OperationPayload,
+  type ProtocolKind,
+} from './protocol.js'
+
+/** What a connection needs of its socket; `ws`'s WebSocket fits, and so does the tests' in-memory socket. */
+export interface RealtimeSocket {
+  /** Bytes queued to send and not yet handed to the kernel. */
+  readonly bufferedAmount: number
+  send(data: string): void
+  close(code: number, reason: string): void
+  /** Drop the connection at once, discarding what is queued. */
+  terminate(): void
+}
+
+/** Timers, injectable so keep-alive and init timeouts are tested without sleeping. Each returns its cancel. */
+export interface Clock {
+  setTimeout(callback: () => void, ms: number): () => void
+  setInterval(callback: () => void, ms: number): () => void
+}
+
+export const systemClock: Clock = {
+  setTimeout(callback, ms) {
+    const timer = setTimeout(callback, ms)
+    timer.unref()
+    return () => clearTimeout(timer)
+  },
+  setInterval(callback, ms) {
+    const timer = setInterval(callback, ms)
+    timer.unref()
+    return () => clearInterval(timer)
+  },
+}
+
+export interface ConnectionOptions<P, C> {
+  schema: GraphQLSchema
+  /** The principal a token stands for; null refuses the connection. */
+  verifyToken(token: string): Promise<P | null>
+  /** The GraphQL context every operation of the connection runs with. */
+  buildContext(principal: P, connection: { id: string }): C | Promise<C>
+  /** Legacy protocol: send `ka` this often. */
+  keepAliveMs: number
+  /** Close a connection that has not sent `connection_init` within this time. */
+  initTimeoutMs: number
+  /** Operations one connection may run at once. */
+  maxSubscriptions: number
+  /** A connection whose unsent bytes pass this is dropped. */
+  maxBufferedBytes: number
+  clock: Clock
+  logger: Logger
+}
+
+export interface Connection {
+  readonly id: string
+  /** One inbound text frame. */
+  receive(raw: string): void
+  /** The socket closed (either side); ends every operation. */
+  closed(): void
+  /** Running operations. */
+  operationCount(): number
+  /** Close from the server side (shutdown). */
+  close(code: number, reason: string): void
+}
+
+type State<P, C> =
+  | { state: 'awaiting-init'; cancelInitTimeout: () => void }
+  | { state: 'authenticating' }
+  | { state: 'ready'; principal: P; context: C; stopKeepAlive: () => void }
+  | { state: 'closed' }
+
+interface Operation {
+  /** Set once graphql-js returned an event stream; `return()` ends it. */
+  stream?: AsyncIterator<ExecutionResult>
+}
+
+// A close reason is at most 123 bytes (RFC 6455 §5.5).
+const MAX_CLOSE_REASON = 120
+
+export function createConnection<P, C>(
+  id: string,
+  socket: RealtimeSocket,
+  kind: ProtocolKind,
+  options: ConnectionOptions<P, C>,
+): Connection {
+  const { schema, clock } = options
+  let log = options.logger.child({ connection: id, protocol: kind })
+  const operations = new Map<string, Operation>()
+  let state: State<P, C> = {
+    state: 'awaiting-init',
+    cancelInitTimeout: clock.setTimeout(
+      () => closeSocket(CloseCode.ConnectionInitTimeout, 'Connection initialisation timeout'),
+      options.initTimeoutMs,
+    ),
+  }
+
+  // ---- sending ----
+
+  function send(message: LegacyServerMessage | ModernServerMessage): void {
+    if (state.state === 'closed') return
+    // Checked before each send, so a connection holds at most the bound plus one message.
+    if (socket.bufferedAmount > options.maxBufferedBytes) {
+      log.warn({ bufferedBytes: socket.bufferedAmount }, 'dropping a client that does not read its messages')
+      end()
+      socket.terminate()
+      return
+    }
+    socket.send(encode(message))
+  }
+
+  function closeSocket(code: number, reason: string): void {
+    if (state.state === 'closed') return
+    end()
+    socket.close(code, reason.slice(0, MAX_CLOSE_REASON))
+  }
+
+  /** Leave every state for `closed`: timers off, every operation's stream ended. */
+  function end(): void {
+    if (state.state === 'awaiting-init') state.cancelInitTimeout()
+    if (state.state === 'ready') state.stopKeepAlive()
+    state = { state: 'closed' }
+    const running = [...operations.values()]
+    operations.clear()
+    for (const operation of running) void operation.stream?.return?.()
+  }
+
+  function sendResult(opId: string, result: ExecutionResult): void {
+    send(kind === 'legacy' ? { type: 'data', id: opId, payload: result } : { type: 'next', id: opId, payload: result })
+  }
+
+  /** The operation failed before or while streaming (not a GraphQL result with errors). */
+  function sendOperationError(opId: string, errors: readonly GraphQLFormattedError[]): void {
+    if (kind === 'modern') return send({ type: 'error', id: opId, payload: errors })
+    send({ type: 'error', id: opId, payload: { message: errors.map((error) => error.message).join('; ') } })
+  }
+
+  // ---- authentication ----
+
+  async function authenticate(payload: unknown): Promise<void> {
+    if (state.state === 'awaiting-init') state.cancelInitTimeout()
+    state = { state: 'authenticating' }
+    const token = tokenFromInitPayload(payload)
+    let principal: P | null = null
+    let context: C | undefined
+    try {
+      if (token !== null) principal = await options.verifyToken(token)
+      if (principal !== null) context = await options.buildContext(principal, { id })
+    } catch (error) {
+      log.error({ err: error }, 'authenticating a realtime connection failed')
+      principal = null
+    }
+    if (state.state !== 'authenticating') return
+    if (principal === null || context === undefined) return refuse(token === null)
+    const ready = { principal, context }
+    log = log.child({ userId: (principal as { userId?: unknown }).userId })
+    if (kind === 'legacy') {
+      state = {
+        state: 'ready',
+        ...ready,
+        stopKeepAlive: clock.setInterval(() => send({ type: 'ka' }), options.keepAliveMs),
+      }
+      send({ type: 'connection_ack' })
+      // subscriptions-transport-ws sends the first `ka` right after the ack.
+      send({ type: 'ka' })
+    } else {
+      state = { state: 'ready', ...ready, stopKeepAlive: () => undefined }
+      send({ type: 'connection_ack' })
+    }
+  }
+
+  function refuse(noToken: boolean): void {
+    log.info({ noToken }, 'refused a realtime connection')
+    if (kind === 'modern') return closeSocket(CloseCode.Forbidden, 'Forbidden')
+    // As subscriptions-transport-ws: `connection_error`, then close with 1011.
+    send({
+      type: 'connection_error',
+      payload: { message: noToken ? 'You need a token to subscribe' : 'Your token is not valid.' },
+    })
+    closeSocket(CloseCode.InternalError, 'Connection refused')
+  }
+
+  // ---- operations ----
+
+  function start(opId: string, payload: OperationPayload): void {
+    if (state.state !== 'ready') return
+    if (operations.size >= options.maxSubscriptions) {
+      return sendOperationError(opId, [
+        { message: `Too many subscriptions on this connection (at most ${options.maxSubscriptions})` },
+      ])
+    }
+    const operation: Operation = {}
+    operations.set(opId, operation)
+    run(opId, operation, payload, state.context).catch((error: unknown) => {
+      log.error({ err: error, operation: opId }, 'realtime operation failed')
+      if (operations.get(opId) !== operation) return
+      operations.delete(opId)
+      sendOperationError(opId, [{ message: error instanceof Error ? error.message : 'Internal error' }])
+    })
+  }
+
+  function stop(opId: string): boolean {
+    const operation = operations.get(opId)
+    if (!operation) return false
+    operations.delete(opId)
+    void operation.stream?.return?.()
+    return true
+  }
+
+  const current = (opId: string, operation: Operation): boolean => operations.get(opId) === operation
+
+  async function run(opId: string, operation: Operation, payload: OperationPayload, context: C): Promise<void> {
+    let document: DocumentNode
+    try {
+      document = parse(payload.query)
+    } catch (error) {
+      operations.delete(opId)
+      const message = error instanceof GraphQLError ? error.message : 'Cannot parse the query'
+      return sendOperationError(opId, [{ message }])
+    }
+    const validationErrors = [...validate(schema, document)]
+    const operationName = payload.operationName ?? undefined
+    if (validationErrors.length === 0 && !getOperationAST(document, operationName)) {
+      validationErrors.push(new GraphQLError('Must provide a known operation'))
+    }
+    if (validationErrors.length > 0) return finishWith(opId, { errors: validationErrors }, true)
+
+    const args = {
+      schema,
+      document,
+      operationName,
+      variableValues: payload.variables ?? undefined,
+      contextValue: context,
+    }
+    const isSubscription = getOperationAST(document, operationName)?.operation === 'subscription'
+    const result = isSubscription ? await subscribe(args) : await execute(args)
+    if (!(Symbol.asyncIterator in result)) {
+      if (current(opId, operation)) finishWith(opId, result, isSubscription)
+      return
+    }
+    const stream = result[Symbol.asyncIterator]()
+    operation.stream = stream
+    // Stopped while graphql-js was setting up: end the stream it just made.
+    if (!current(opId, operation)) return void stream.return?.()
+    try {
+      while (true) {
+        const next = await stream.next()
+        if (next.done || !current(opId, operation)) break
+        sendResult(opId, next.value)
+      }
+    } catch (error) {
+      if (!current(opId, operation)) return
+      operations.delete(opId)
+      const code = (error as { code?: unknown }).code
+      const message = error instanceof Error ? error.message : 'The event stream failed'
+      return sendOperationError(opId, [{ message, ...(typeof code === 'string' ? { extensions: { code } } : {}) }])
+    }
+    if (!current(opId, operation)) return
+    operations.delete(opId)
+    send({ type: 'complete', id: opId })
+  }
+
+  /**
+   * A single result (a query, or a subscription that failed to start). The modern protocol reports a failed
+   * start as `error`; the legacy one, as subscriptions-transport-ws, as `data` with the errors.
+   */
+  function finishWith(opId: string, result: ExecutionResult, setupFailed: boolean): void {
+    operations.delete(opId)
+    const failed = setupFailed && result.errors !== undefined && result.errors.length > 0 && !result.data
+    if (failed && kind === 'modern')
+      return sendOperationError(
+        opId,
+        result.errors!.map((error) => error.toJSON()),
+      )
+    sendResult(opId, result)
+    send({ type: 'complete', id: opId })
+  }
+
+  // ---- inbound ----
+
+  function receiveLegacy(message: LegacyClientMessage): void {
+    switch (message.type) {
+      case 'connection_init':
+        if (state.state === 'awaiting-init') void authenticate(message.payload)
+        else if (state.state === 'ready') send({ type: 'connection_ack' })
+        return
+      case 'start':
+        if (state.state !== 'ready') {
+          return send({
+            type: 'error',
+            id: message.id,
+            payload: { message: 'Send connection_init and wait for connection_ack first' },
+          })
+        }
+        // As subscriptions-transport-ws: a start with a running id replaces that operation.
+        stop(message.id)
+        return start(message.id, message.payload)
+      case 'stop':
+        if (stop(message.id)) send({ type: 'complete', id: message.id })
+        return
+      case 'connection_terminate':
+        return closeSocket(CloseCode.Normal, 'Terminated')
+    }
+  }
+
+  function receiveModern(message: ModernClientMessage): void {
+    switch (message.type) {
+      case 'connection_init':
+        if (state.state !== 'awaiting-init') {
+          return closeSocket(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests')
+        }
+        return void authenticate(message.payload)
+      case 'ping':
+        return send({ type: 'pong' })
+      case 'pong':
+        return
+      case 'subscribe':
+        if (state.state !== 'ready') return closeSocket(CloseCode.Unauthorized, 'Unauthorized')
+        if (operations.has(message.id)) {
+          return closeSocket(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`)
+        }
+        return start(message.id, message.payload)
+      case 'complete':
+        // The client ended it; the server sends no `complete` back.
+        stop(message.id)
+        return
+    }
+  }
+
+  return {
+    id,
+
+    receive(raw) {
+      if (state.state === 'closed') return
+      if (kind === 'legacy') {
+        const parsed = parseLegacyFrame(raw)
+        if (parsed.ok) return receiveLegacy(parsed.message)
+        // As subscriptions-transport-ws: an answer, the connection stays open.
+        if (parsed.id !== undefined) return send({ type: 'error', id: parsed.id, payload: { message: parsed.reason } })
+        return send({ type: 'connection_error', payload: { message: parsed.reason } })
+      }
+      const parsed = parseModernFrame(raw)
+      if (parsed.ok) return receiveModern(parsed.message)
+      closeSocket(CloseCode.BadRequest, parsed.reason)
+    },
+
+    closed() {
+      if (state.state !== 'closed') end()
+    },
+
+    operationCount() {
+      return operations.size
+    },
+
+    close(code, reason) {
+      closeSocket(code, reason)
+    },
+  }
+}

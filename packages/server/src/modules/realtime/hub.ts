@@ -1,0 +1,231 @@
+/**
+ * The change-feed fan-out on one node. Resolvers call `hub.subscribe(topic)` (through their context) and
+ * get an async iterable of the topic's events. The hub holds ONE bus subscription per topic however many
+ * local subscribers it has (reference-counted; dropped when the last one leaves) and hands each event to
+ * every local subscriber. Events come through the bus, so one published on any node reaches every node.
+ *
+ * Each subscriber has a bounded queue: a subscriber that falls behind is dropped (its iterator throws
+ * `SubscriberLagged`), the server's memory never grows with a slow reader.
+ */
+import type { Logger } from 'pino'
+import type { Bus } from '../../adapters/bus/types.js'
+
+export const DEFAULT_MAX_QUEUED_EVENTS = 256
+
+export interface RealtimeHubOptions {
+  bus: Bus
+  /** Events a subscriber may have waiting before it is dropped. Default 256. */
+  maxQueuedEvents?: number
+  logger?: Logger
+}
+
+/** An event stream for one subscriber. `return()` leaves the topic. */
+export interface TopicSubscription<T> extends AsyncIterableIterator<T> {
+  /** Resolves once the node listens to the topic on the bus (events published later will arrive). */
+  readonly ready: Promise<void>
+  return(): Promise<IteratorResult<T, undefined>>
+}
+
+export interface RealtimeHub {
+  /** Events published on `topic` (on any node) from now on, until `return()` is called. */
+  subscribe<T = unknown>(topic: string): TopicSubscription<T>
+  /** Publish an event to every subscriber of `topic` on every node. */
+  publish(topic: string, event: unknown): Promise<void>
+  /** True once the node's bus subscription for `topic` is active. */
+  isListening(topic: string): boolean
+  stats(): { topics: number; subscribers: number }
+  /** End every subscription and leave every topic. */
+  close(): Promise<void>
+}
+
+/** The subscriber did not keep up with its topic and was dropped; subscribe again to resume. */
+export class SubscriberLagged extends Error {
+  readonly code = 'RATE_LIMITED'
+  constructor(
+    readonly topic: string,
+    readonly maxQueuedEvents: number,
+  ) {
+    super(`Too many events waiting for this subscriber of ${topic} (more than ${maxQueuedEvents}); subscribe again`)
+    this.name = 'SubscriberLagged'
+  }
+}
+
+/** The hub could not listen to the topic on the bus. */
+export class TopicUnavailable extends Error {
+  readonly code = 'UNAVAILABLE'
+  constructor(
+    readonly topic: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Cannot subscribe to ${topic} right now`, options)
+    this.name = 'TopicUnavailable'
+  }
+}
+
+interface Subscriber {
+  deliver(event: unknown): void
+  fail(error: Error): void
+  end(): void
+}
+
+interface Topic {
+  subscribers: Set<Subscriber>
+  listening: boolean
+  /** The bus subscription; resolves to its unsubscribe function. */
+  unsubscribe: Promise<(() => Promise<void>) | null>
+  /** Set when the last subscriber left: the bus unsubscribe in flight. */
+  left?: Promise<void>
+}
+
+export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
+  const { bus, logger } = options
+  const maxQueued = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS
+  const topics = new Map<string, Topic>()
+  let closed = false
+
+  function join(name: string, subscriber: Subscriber): Topic {
+    const existing = topics.get(name)
+    if (existing) {
+      existing.subscribers.add(subscriber)
+      return existing
+    }
+    const topic: Topic = { subscribers: new Set([subscriber]), listening: false, unsubscribe: Promise.resolve(null) }
+    topic.unsubscribe = bus
+      .subscribe(name, (event) => {
+        // Iterate a copy: a subscriber may leave (or be dropped) while we deliver.
+        for (const each of [...topic.subscribers]) each.deliver(event)
+      })
+      .then(
+        (unsubscribe) => {
+          topic.listening = true
+          return unsubscribe
+        },
+        (error: unknown) => {
+          logger?.warn({ err: error, topic: name }, 'bus subscription failed')
+          if (topics.get(name) === topic) topics.delete(name)
+          const failure = new TopicUnavailable(name, { cause: error })
+          for (const each of [...topic.subscribers]) each.fail(failure)
+          return null
+        },
+      )
+    topics.set(name, topic)
+    return topic
+  }
+
+  function leave(name: string, topic: Topic, subscriber: Subscriber): void {
+    if (!topic.subscribers.delete(subscriber) || topic.subscribers.size > 0) return
+    if (topics.get(name) === topic) topics.delete(name)
+    topic.left = topic.unsubscribe
+      .then((unsubscribe) => unsubscribe?.())
+      .catch((error: unknown) => logger?.warn({ err: error, topic: name }, 'bus unsubscribe failed'))
+  }
+
+  function subscribe<T>(name: string): TopicSubscription<T> {
+    if (closed) return endedSubscription<T>()
+    const queue: T[] = []
+    let waiting: { resolve(result: IteratorResult<T, undefined>): void; reject(error: Error): void } | null = null
+    let failure: Error | null = null
+    let done = false
+
+    const finish = (): void => {
+      if (done) return
+      done = true
+      queue.length = 0
+      leave(name, topic, subscriber)
+    }
+    const settle = (result: IteratorResult<T, undefined>): void => {
+      const pending = waiting
+      waiting = null
+      pending?.resolve(result)
+    }
+
+    const subscriber: Subscriber = {
+      deliver(event) {
+        if (done) return
+        if (waiting) {
+          settle({ value: event as T, done: false })
+          return
+        }
+        if (queue.length >= maxQueued) {
+          subscriber.fail(new SubscriberLagged(name, maxQueued))
+          return
+        }
+        queue.push(event as T)
+      },
+      fail(error) {
+        if (done) return
+        finish()
+        if (waiting) {
+          const pending = waiting
+          waiting = null
+          pending.reject(error)
+        } else failure = error
+      },
+      end() {
+        finish()
+        settle({ value: undefined, done: true })
+      },
+    }
+
+    const topic = join(name, subscriber)
+    const ready = topic.unsubscribe.then(() => undefined)
+
+    const iterator: TopicSubscription<T> = {
+      ready,
+      next() {
+        if (queue.length > 0) return Promise.resolve({ value: queue.shift()!, done: false })
+        if (failure) {
+          const error = failure
+          failure = null
+          return Promise.reject(error)
+        }
+        if (done) return Promise.resolve({ value: undefined, done: true })
+        if (waiting) return Promise.reject(new Error('next() called while another next() is pending'))
+        return new Promise((resolve, reject) => (waiting = { resolve, reject }))
+      },
+      return() {
+        subscriber.end()
+        return Promise.resolve({ value: undefined, done: true })
+      },
+      [Symbol.asyncIterator]() {
+        return iterator
+      },
+    }
+    return iterator
+  }
+
+  return {
+    subscribe,
+
+    publish(topic, event) {
+      return bus.publish(topic, event)
+    },
+
+    isListening(topic) {
+      return topics.get(topic)?.listening ?? false
+    },
+
+    stats() {
+      let subscribers = 0
+      for (const topic of topics.values()) subscribers += topic.subscribers.size
+      return { topics: topics.size, subscribers }
+    },
+
+    async close() {
+      closed = true
+      const all = [...topics.values()]
+      for (const topic of all) for (const subscriber of [...topic.subscribers]) subscriber.end()
+      await Promise.all(all.map((topic) => topic.left))
+    },
+  }
+}
+
+function endedSubscription<T>(): TopicSubscription<T> {
+  const iterator: TopicSubscription<T> = {
+    ready: Promise.resolve(),
+    next: () => Promise.resolve({ value: undefined, done: true }),
+    return: () => Promise.resolve({ value: undefined, done: true }),
+    [Symbol.asyncIterator]: () => iterator,
+  }
+  return iterator
+}

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
+import { createBus } from '../../adapters/bus/index.js'
 import { identityContext, openDatabase, type IdentityContext } from '../auth/test-utils/identity.js'
 import type { User } from '../users/service.js'
+import { createTokensService, subscribeTokenRevocations, TOKENS_REVOKED_TOPIC } from './service.js'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
@@ -146,5 +148,43 @@ describe.each(['pglite', 'postgres'] as const)('tokens service (%s)', (kind) => 
     await sql.query("UPDATE users SET server_role = 'server:archived-user' WHERE id = $1", [archived.id])
     const token = await ctx.newToken(archived.id)
     expect((await ctx.tokens.verify(token))?.serverRole).toBe('server:archived-user')
+  })
+  it('records the app an app token was issued to', async () => {
+    await sql.query(
+      `INSERT INTO apps (id, secret_hash, name, redirect_url, scopes) VALUES ('testapp', 'x', 'Test', 'http://a', '{}')
+       ON CONFLICT (id) DO NOTHING`,
+    )
+    const token = await ctx.tokens.createAppToken({
+      userId: user.id,
+      appId: 'testapp',
+      name: 'Test',
+      scopes: ['streams:read'],
+    })
+    expect((await ctx.tokens.verify(token))?.scopes).toEqual(new Set(['streams:read']))
+    const { rows } = await sql.query<{ app_id: string }>('SELECT app_id FROM api_tokens WHERE id = $1', [
+      token.slice(0, 10),
+    ])
+    expect(rows).toEqual([{ app_id: 'testapp' }])
+  })
+
+  it('announces a revocation on the bus; a subscribed server forgets the cached token at once', async () => {
+    const bus = await createBus({})
+    try {
+      const announced: unknown[] = []
+      await bus.subscribe(TOKENS_REVOKED_TOPIC, (message) => announced.push(message))
+      const here = createTokensService({ sql, bus, now: () => clock })
+      const there = createTokensService({ sql, now: () => clock })
+      await subscribeTokenRevocations(bus, there)
+      const token = await here.create({ userId: user.id, name: 'shared', scopes: ['streams:read'] })
+      expect(await there.verify(token)).not.toBeNull()
+      expect(await here.revoke(token.slice(0, 10))).toBe(true)
+      await expect.poll(() => announced).toEqual([{ tokenIds: [token.slice(0, 10)] }])
+      expect(await there.verify(token)).toBeNull()
+      // Nothing is announced for a token that was not revoked now.
+      expect(await here.revoke(token.slice(0, 10))).toBe(false)
+      expect(announced).toHaveLength(1)
+    } finally {
+      await bus.close()
+    }
   })
 })

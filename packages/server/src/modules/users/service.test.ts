@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../../adapters/sql/types.js'
-import { BadUserInput, Conflict } from '../../errors.js'
+import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { identityContext, openDatabase, type IdentityContext } from '../auth/test-utils/identity.js'
 
 describe('users service (PGlite)', () => {
@@ -69,6 +69,23 @@ describe('users service (PGlite)', () => {
     expect((await ctx.users.checkPassword('LOGIN@example.com', 'open sesame'))?.id).toBe(user.id)
     expect(await ctx.users.checkPassword('login@example.com', 'open sesam')).toBeNull()
     expect(await ctx.users.checkPassword('nobody@example.com', 'open sesame')).toBeNull()
+  })
+  it('sets a new password, marks the email verified and keeps the company', async () => {
+    const user = await ctx.users.create({
+      email: 'grace.hopper@example.com',
+      password: 'first password',
+      name: 'G',
+      company: ' Navy ',
+    })
+    expect(user.company).toBe('Navy')
+    await ctx.users.setPassword(user.id, 'second password')
+    expect(await ctx.users.checkPassword(user.email, 'first password')).toBeNull()
+    expect(await ctx.users.checkPassword(user.email, 'second password')).not.toBeNull()
+    await expect(ctx.users.setPassword(user.id, 'short')).rejects.toBeInstanceOf(BadUserInput)
+    await ctx.users.markVerified(user.id)
+    expect((await ctx.users.getById(user.id))?.verified).toBe(true)
+    await expect(ctx.users.markVerified('missing000')).rejects.toBeInstanceOf(NotFound)
+    await expect(ctx.users.setPassword('missing000', 'long enough')).rejects.toBeInstanceOf(NotFound)
   })
 })
 

@@ -238,6 +238,13 @@ describe('accounts and the app flow (pglite)', () => {
     )
   })
 
+  it('lets exactly one of two concurrent exchanges of a code succeed', async () => {
+    const { code } = await register(app, newEmail(), 'ch')
+    const body = { appId: 'spklwebapp', appSecret: 'spklwebapp', accessCode: code, challenge: 'ch' }
+    const answers = await Promise.all([post(app, '/auth/token', body), post(app, '/auth/token', body)])
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([200, 401])
+  })
+
   it('expires access codes after 10 minutes', async () => {
     const fresh = (await register(app, newEmail(), 'ch')).code
     const stale = (await register(app, newEmail(), 'ch')).code

@@ -14,6 +14,7 @@ import {
   type ServerInviteRow,
 } from './repository.js'
 import { linkWithToken, newLinkToken, sha256Hex } from './secrets.js'
+import type { ServerSettingsService } from './settings.js'
 
 export interface ServerInvite {
   id: string
@@ -37,8 +38,8 @@ export interface ServerInvitesServiceOptions {
   users: Pick<UsersService, 'getByEmail' | 'getById'>
   mailer: Mailer
   publicUrl: string
-  /** Server name used in the mail. */
-  serverName?: string
+  /** The server's name for the mail. */
+  settings: Pick<ServerSettingsService, 'get'>
   now?: () => number
   /** Default 30 days. */
   inviteTtlMs?: number
@@ -82,7 +83,7 @@ export function createServerInvitesService(options: ServerInvitesServiceOptions)
         expiresAt: new Date(now() + inviteTtlMs),
       })
       const link = linkWithToken(publicUrl, '/authn/register', token)
-      const server = options.serverName ?? 'Truss'
+      const server = (await options.settings.get()).name
       await mailer.send({
         to: address,
         subject: `${inviter.name} invited you to ${server}`,

@@ -85,7 +85,7 @@ export async function accountsHarness(kind: 'pglite' | 'postgres'): Promise<Acco
     users,
     mailer,
     publicUrl: config.publicUrl,
-    serverName: config.serverName,
+    settings,
     now,
   })
   const accounts = createAccountsService({ sql, users, mailer, settings, invites, publicUrl: config.publicUrl, now })

@@ -1,0 +1,13 @@
+/** The GraphQL module: Speckle's schema subset over the projects, models and versions services. */
+export { graphqlRoutes, runGraphql, formatError, type GraphqlRoutesOptions } from './rest.js'
+export { createGraphqlSchema } from './schema.js'
+export {
+  createGraphqlContext,
+  createLoaders,
+  type GraphqlContext,
+  type GraphqlDeps,
+  type ServerInfoFacts,
+  type Subscribe,
+} from './context.js'
+export { busSubscribe } from './subscriptions.js'
+export { checkLimits, DEFAULT_LIMITS, type QueryLimits } from './limits.js'

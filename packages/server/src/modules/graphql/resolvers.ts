@@ -1,0 +1,653 @@
+/**
+ * Resolvers: thin. Each parses its arguments, asks the policy, calls a service and shapes the answer in
+ * Speckle's terms. Legacy names (stream, branch, commit) live only here, mapped onto projects, models and
+ * versions (the same records: ids are interchangeable).
+ */
+import { BadUserInput, NotFound } from '../../errors.js'
+import type { Page } from '../../pagination.js'
+import { SCOPES, type Principal } from '../auth/principal.js'
+import { displayName, type Model } from '../models/service.js'
+import { requireServer, type ProjectAction } from '../policy/service.js'
+import { isProjectRole, type Project, type ProjectRole, type ProjectVisibility } from '../projects/service.js'
+import type { User } from '../users/service.js'
+import type { Version } from '../versions/service.js'
+import type { GraphqlContext } from './context.js'
+import { subscriptionResolvers } from './subscriptions.js'
+
+type Args = Record<string, unknown>
+type Resolver<P = unknown> = (parent: P, args: Args, ctx: GraphqlContext) => unknown
+export type ResolverMap = Record<string, Record<string, Resolver<never> | { subscribe: Resolver; resolve?: Resolver }>>
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
+const int = (v: unknown): number | null => (typeof v === 'number' ? v : null)
+const strs = (v: unknown): string[] | null =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null
+const obj = (v: unknown): Args => (typeof v === 'object' && v !== null ? (v as Args) : {})
+function required(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new BadUserInput(`${name} is required`)
+  return v
+}
+
+async function authorize(ctx: GraphqlContext, projectId: string, action: ProjectAction): Promise<void> {
+  await ctx.deps.policy.requireProject(ctx.principal, projectId, action)
+}
+
+function actor(ctx: GraphqlContext): Principal {
+  if (ctx.principal === null) throw new Error('authorize first')
+  return ctx.principal
+}
+
+async function loadProject(ctx: GraphqlContext, id: string, action: ProjectAction = 'read'): Promise<Project> {
+  await authorize(ctx, id, action)
+  const project = await ctx.loaders.projects.load(id)
+  if (project === null) throw new NotFound('project', id)
+  return project
+}
+
+const VISIBILITY_IN: Record<string, ProjectVisibility> = { PRIVATE: 'private', PUBLIC: 'public', UNLISTED: 'unlisted' }
+
+function legacyVisibility(isPublic: unknown, isDiscoverable: unknown): ProjectVisibility | undefined {
+  if (isPublic === false) return 'private'
+  if (isPublic === true) return isDiscoverable === true ? 'public' : 'unlisted'
+  if (isDiscoverable === true) return 'public'
+  return undefined
+}
+
+function limitedUser(user: User | null) {
+  if (user === null) return null
+  return {
+    id: user.id,
+    name: user.name,
+    company: user.company,
+    avatar: user.avatar,
+    bio: user.bio,
+    verified: user.verified,
+    role: user.serverRole,
+  }
+}
+
+function previewUrl(ctx: GraphqlContext, version: Version): string {
+  return `${ctx.deps.serverInfo.canonicalUrl.replace(/\/$/, '')}/preview/${version.projectId}/commits/${version.id}`
+}
+
+const SCOPE_DESCRIPTIONS: Record<string, string> = Object.fromEntries(
+  SCOPES.map((s) => [s, `Allows ${s.replace(':', ' ')} access.`]),
+)
+
+async function projectModel(ctx: GraphqlContext, project: Project, id: string): Promise<Model> {
+  const model = await ctx.deps.models.getById(project.id, id)
+  if (model === null) throw new NotFound('model', id)
+  return model
+}
+
+async function projectVersion(ctx: GraphqlContext, projectId: string, id: string): Promise<Version> {
+  const version = await ctx.deps.versions.getById(projectId, id)
+  if (version === null) throw new NotFound('version', id)
+  return version
+}
+
+async function objectOf(ctx: GraphqlContext, projectId: string, id: string) {
+  const json = await ctx.deps.objects.getObject(projectId, id)
+  if (json === null) return null
+  const data = JSON.parse(json) as Args
+  return {
+    id,
+    speckleType: str(data.speckle_type),
+    totalChildrenCount: typeof data.totalChildrenCount === 'number' ? data.totalChildrenCount : null,
+    createdAt: null,
+    data,
+  }
+}
+
+/** `User.projects` / legacy `streams`: the caller's own projects only. */
+async function userProjects(ctx: GraphqlContext, user: { id: string }, args: Args) {
+  if (ctx.principal?.userId !== user.id) throw new NotFound('user', user.id)
+  requireServer(ctx.principal, 'readProfile')
+  const filter = obj(args.filter)
+  const page = await ctx.deps.projects.listForUser(user.id, {
+    limit: int(args.limit),
+    cursor: str(args.cursor),
+    search: str(filter.search) ?? str(args.query),
+    onlyWithRoles: strs(filter.onlyWithRoles),
+  })
+  for (const item of page.items) ctx.loaders.roles.prime(item.id, item.role)
+  return { ...page, numberOfHidden: 0 }
+}
+
+async function legacyStreamCommits(ctx: GraphqlContext, page: Page<Version>) {
+  return page
+}
+
+const projectFields = {
+  visibility: (p: Project) => (p.visibility === 'private' ? 'PRIVATE' : 'UNLISTED'),
+  role: (p: Project, _a: Args, ctx: GraphqlContext) => ctx.loaders.roles.load(p.id),
+  allowPublicComments: () => false,
+  sourceApps: () => [],
+  team: async (p: Project, _a: Args, ctx: GraphqlContext) => {
+    const team = await ctx.deps.projects.team(p.id)
+    return Promise.all(
+      team.map(async (m) => ({
+        id: m.userId,
+        role: m.role,
+        user: limitedUser(await ctx.loaders.users.load(m.userId)),
+      })),
+    )
+  },
+  object: (p: Project, args: Args, ctx: GraphqlContext) => objectOf(ctx, p.id, required(args.id, 'id')),
+}
+
+export function createResolvers(): ResolverMap {
+  return {
+    Query: {
+      serverInfo: (_p: unknown, _a: Args, ctx: GraphqlContext) => {
+        const info = ctx.deps.serverInfo
+        return {
+          ...info,
+          company: info.company ?? null,
+          guestModeEnabled: info.guestModeEnabled ?? false,
+          inviteOnly: info.inviteOnly ?? false,
+          scopes: SCOPES.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] })),
+          serverRoles: [
+            { id: 'server:admin', title: 'Admin' },
+            { id: 'server:user', title: 'User' },
+            { id: 'server:guest', title: 'Guest' },
+            { id: 'server:archived-user', title: 'Archived' },
+          ],
+          authStrategies: [{ id: 'local', name: 'Local', icon: 'TODO', url: '/auth/local', color: null }],
+          configuration: info,
+          migration: null,
+          automateUrl: null,
+        }
+      },
+      activeUser: async (_p: unknown, _a: Args, ctx: GraphqlContext) => {
+        if (ctx.principal === null) return null
+        return ctx.loaders.users.load(ctx.principal.userId)
+      },
+      otherUser: async (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        limitedUser(await ctx.loaders.users.load(required(args.id, 'id'))),
+      project: (_p: unknown, args: Args, ctx: GraphqlContext) => loadProject(ctx, required(args.id, 'id')),
+      stream: (_p: unknown, args: Args, ctx: GraphqlContext) => loadProject(ctx, required(args.id, 'id')),
+      streams: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        if (ctx.principal === null) throw new BadUserInput('You must be signed in to list your streams')
+        return userProjects(ctx, { id: ctx.principal.userId }, args)
+      },
+    },
+
+    User: {
+      role: (u: User) => u.serverRole,
+      email: (u: User, _a: Args, ctx: GraphqlContext) => (ctx.principal?.scopes.has('profile:email') ? u.email : null),
+      projects: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
+      streams: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
+    },
+
+    Project: {
+      ...projectFields,
+      models: (p: Project, args: Args, ctx: GraphqlContext) => {
+        const filter = obj(args.filter)
+        return ctx.deps.models.list(p.id, {
+          limit: int(args.limit),
+          cursor: str(args.cursor),
+          search: str(filter.search),
+          ids: strs(filter.ids),
+          excludeIds: strs(filter.excludeIds),
+          onlyWithVersions: filter.onlyWithVersions === true,
+          sourceApps: strs(filter.sourceApps),
+          contributors: strs(filter.contributors),
+        })
+      },
+      model: (p: Project, args: Args, ctx: GraphqlContext) => projectModel(ctx, p, required(args.id, 'id')),
+      modelByName: async (p: Project, args: Args, ctx: GraphqlContext) => {
+        const name = required(args.name, 'name')
+        const model = await ctx.deps.models.getByName(p.id, name)
+        if (model === null) throw new NotFound('model', undefined)
+        return model
+      },
+      versions: (p: Project, args: Args, ctx: GraphqlContext) =>
+        ctx.deps.versions.listForProject(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
+      version: (p: Project, args: Args, ctx: GraphqlContext) => projectVersion(ctx, p.id, required(args.id, 'id')),
+    },
+
+    Model: {
+      displayName: (m: Model) => displayName(m.name),
+      previewUrl: () => null,
+      author: async (m: Model, _a: Args, ctx: GraphqlContext) =>
+        m.authorId === null ? null : limitedUser(await ctx.loaders.users.load(m.authorId)),
+      versionCount: (m: Model, _a: Args, ctx: GraphqlContext) => ctx.loaders.versionCounts.load(m.id),
+      versions: async (m: Model, args: Args, ctx: GraphqlContext) => {
+        const filter = obj(args.filter)
+        const priority = strs(filter.priorityIds) ?? []
+        if (filter.priorityIdsOnly === true) {
+          const items = (await ctx.deps.versions.getMany(priority)).filter((v) => v.modelId === m.id)
+          return { totalCount: items.length, cursor: null, items }
+        }
+        return ctx.deps.versions.listForModel(m.id, { limit: int(args.limit), cursor: str(args.cursor) })
+      },
+      version: async (m: Model, args: Args, ctx: GraphqlContext) => {
+        const version = await projectVersion(ctx, m.projectId, required(args.id, 'id'))
+        if (version.modelId !== m.id) throw new NotFound('version', version.id)
+        return version
+      },
+    },
+
+    Version: {
+      referencedObject: (v: Version) => v.objectId,
+      parents: (v: Version) => v.parents,
+      previewUrl: (v: Version, _a: Args, ctx: GraphqlContext) => previewUrl(ctx, v),
+      authorUser: async (v: Version, _a: Args, ctx: GraphqlContext) =>
+        v.authorId === null ? null : limitedUser(await ctx.loaders.users.load(v.authorId)),
+      model: async (v: Version, _a: Args, ctx: GraphqlContext) => {
+        const model = await ctx.loaders.models.load(v.modelId)
+        if (model === null) throw new NotFound('model', v.modelId)
+        return model
+      },
+    },
+
+    Stream: {
+      role: projectFields.role,
+      allowPublicComments: projectFields.allowPublicComments,
+      object: projectFields.object,
+      isPublic: (p: Project) => p.visibility !== 'private',
+      isDiscoverable: (p: Project) => p.visibility === 'public',
+      collaborators: async (p: Project, _a: Args, ctx: GraphqlContext) => {
+        const team = await ctx.deps.projects.team(p.id)
+        return Promise.all(
+          team.map(async (m) => {
+            const user = await ctx.loaders.users.load(m.userId)
+            return { id: m.userId, role: m.role, name: user?.name ?? '', company: user?.company, avatar: user?.avatar }
+          }),
+        )
+      },
+      size: () => null,
+      favoritesCount: () => 0,
+      branches: (p: Project, args: Args, ctx: GraphqlContext) =>
+        ctx.deps.models.list(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
+      // Legacy lookups answer null rather than an error for an unknown branch or commit.
+      branch: (p: Project, args: Args, ctx: GraphqlContext) =>
+        ctx.deps.models.getByName(p.id, str(args.name) ?? 'main'),
+      commits: async (p: Project, args: Args, ctx: GraphqlContext) =>
+        legacyStreamCommits(
+          ctx,
+          await ctx.deps.versions.listForProject(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
+        ),
+      commit: async (p: Project, args: Args, ctx: GraphqlContext) => {
+        const id = str(args.id)
+        if (id !== null) return ctx.deps.versions.getById(p.id, id)
+        return (await ctx.deps.versions.listForProject(p.id, { limit: 1 })).items[0] ?? null
+      },
+    },
+
+    Branch: {
+      author: async (m: Model, _a: Args, ctx: GraphqlContext) =>
+        m.authorId === null ? null : limitedUser(await ctx.loaders.users.load(m.authorId)),
+      commits: (m: Model, args: Args, ctx: GraphqlContext) =>
+        ctx.deps.versions.listForModel(m.id, { limit: int(args.limit), cursor: str(args.cursor) }),
+    },
+
+    Commit: {
+      referencedObject: (v: Version) => v.objectId,
+      branchName: async (v: Version, _a: Args, ctx: GraphqlContext) => (await ctx.loaders.models.load(v.modelId))?.name,
+      authorName: async (v: Version, _a: Args, ctx: GraphqlContext) =>
+        v.authorId === null ? null : (await ctx.loaders.users.load(v.authorId))?.name,
+      authorAvatar: async (v: Version, _a: Args, ctx: GraphqlContext) =>
+        v.authorId === null ? null : (await ctx.loaders.users.load(v.authorId))?.avatar,
+      streamId: (v: Version) => v.projectId,
+      streamName: async (v: Version, _a: Args, ctx: GraphqlContext) =>
+        (await ctx.loaders.projects.load(v.projectId))?.name,
+    },
+
+    Mutation: {
+      projectMutations: () => ({}),
+      modelMutations: () => ({}),
+      versionMutations: () => ({}),
+
+      apiTokenCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'createToken')
+        const input = obj(args.token)
+        const scopes = strs(input.scopes) ?? []
+        const denied = scopes.filter((s) => s === 'tokens:write' || !principal.scopes.has(s))
+        if (scopes.length === 0 || denied.length > 0) {
+          throw new BadUserInput(
+            scopes.length === 0
+              ? 'A token needs at least one scope'
+              : `You cannot create a token with these scopes: ${denied.join(', ')}`,
+            { graphqlCode: 'TOKEN_CREATE_ERROR' },
+          )
+        }
+        const lifespan = input.lifespan === undefined || input.lifespan === null ? null : Number(input.lifespan)
+        return ctx.deps.tokens.create({
+          userId: principal.userId,
+          name: required(input.name, 'name'),
+          scopes,
+          expiresAt: lifespan === null || !Number.isFinite(lifespan) ? null : new Date(Date.now() + lifespan),
+        })
+      },
+      apiTokenRevoke: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'createToken')
+        const tokenId = required(args.token, 'token')
+          .replace(/^Bearer /, '')
+          .slice(0, 10)
+        // The tokens service cannot yet say who owns a token: only the caller's own token is revocable here.
+        if (tokenId !== principal.tokenId) throw new NotFound('token', tokenId)
+        return ctx.deps.tokens.revoke(tokenId)
+      },
+
+      streamCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'createProject')
+        const input = obj(args.stream)
+        const project = await ctx.deps.projects.create({
+          ownerId: principal.userId,
+          name: str(input.name) ?? 'Unnamed Stream',
+          description: str(input.description),
+          visibility: legacyVisibility(input.isPublic ?? true, input.isDiscoverable),
+        })
+        for (const userId of strs(input.withContributors) ?? []) {
+          await ctx.deps.projects.setRole({
+            projectId: project.id,
+            userId,
+            role: 'stream:contributor',
+            actorId: principal.userId,
+          })
+        }
+        return project.id
+      },
+      streamUpdate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.stream)
+        const id = required(input.id, 'id')
+        await authorize(ctx, id, 'manage')
+        await ctx.deps.projects.update({
+          id,
+          actorId: actor(ctx).userId,
+          name: str(input.name),
+          description: str(input.description),
+          visibility: legacyVisibility(input.isPublic, input.isDiscoverable),
+        })
+        return true
+      },
+      streamDelete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const id = required(args.id, 'id')
+        await authorize(ctx, id, 'manage')
+        return ctx.deps.projects.delete(id, actor(ctx).userId)
+      },
+      streamUpdatePermission: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.permissionParams)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'manage')
+        const role = required(input.role, 'role')
+        if (!isProjectRole(role)) throw new BadUserInput(`Unknown role ${role}`)
+        await ctx.deps.projects.setRole({
+          projectId,
+          userId: required(input.userId, 'userId'),
+          role,
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+      streamRevokePermission: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.permissionParams)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'manage')
+        return ctx.deps.projects.removeRole(projectId, required(input.userId, 'userId'), actor(ctx).userId)
+      },
+
+      branchCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.branch)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        const model = await ctx.deps.models.create({
+          projectId,
+          name: required(input.name, 'name'),
+          description: str(input.description),
+          actorId: actor(ctx).userId,
+        })
+        return model.id
+      },
+      branchUpdate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.branch)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.models.update({
+          projectId,
+          id: required(input.id, 'id'),
+          name: str(input.name),
+          description: str(input.description),
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+      branchDelete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.branch)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.models.delete({ projectId, id: required(input.id, 'id'), actorId: actor(ctx).userId })
+        return true
+      },
+
+      commitCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.commit)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        const branchName = required(input.branchName, 'branchName')
+        const model =
+          (await ctx.deps.models.getByName(projectId, branchName)) ??
+          (await ctx.deps.models.getById(projectId, branchName))
+        if (model === null) {
+          throw new BadUserInput(`Failed to find branch with name or id ${branchName}.`, {
+            graphqlCode: 'COMMIT_CREATE_ERROR',
+          })
+        }
+        const version = await ctx.deps.versions.create({
+          projectId,
+          modelId: model.id,
+          objectId: required(input.objectId, 'objectId'),
+          message: str(input.message),
+          sourceApplication: str(input.sourceApplication),
+          totalChildrenCount: int(input.totalChildrenCount),
+          parents: strs(input.parents),
+          actorId: actor(ctx).userId,
+        })
+        return version.id
+      },
+      commitUpdate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.commit)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        const id = required(input.id, 'id')
+        const newBranchName = str(input.newBranchName)
+        if (newBranchName) {
+          await ctx.deps.versions.moveToModel({
+            projectId,
+            versionIds: [id],
+            targetModelName: newBranchName,
+            actorId: actor(ctx).userId,
+          })
+        }
+        if (input.message !== undefined) {
+          await ctx.deps.versions.update({
+            projectId,
+            versionId: id,
+            message: str(input.message),
+            actorId: actor(ctx).userId,
+          })
+        }
+        return true
+      },
+      commitReceive: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'receive')
+        await ctx.deps.versions.markReceived({
+          projectId,
+          versionId: required(input.commitId, 'commitId'),
+          sourceApplication: required(input.sourceApplication, 'sourceApplication'),
+          message: str(input.message),
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+      commitDelete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.commit)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.versions.delete({
+          projectId,
+          versionIds: [required(input.id, 'id')],
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+    },
+
+    ProjectMutations: {
+      create: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'createProject')
+        const input = obj(args.input)
+        const visibility = str(input.visibility)
+        return ctx.deps.projects.create({
+          ownerId: principal.userId,
+          name: str(input.name) ?? 'Unnamed Project',
+          description: str(input.description),
+          visibility: visibility === null ? 'public' : VISIBILITY_IN[visibility],
+          withDefaultModel: false,
+        })
+      },
+      update: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.update)
+        const id = required(input.id, 'id')
+        await authorize(ctx, id, 'manage')
+        const visibility = str(input.visibility)
+        const project = await ctx.deps.projects.update({
+          id,
+          actorId: actor(ctx).userId,
+          name: str(input.name),
+          description: str(input.description),
+          visibility: visibility === null ? null : VISIBILITY_IN[visibility],
+        })
+        return project
+      },
+      delete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const id = required(args.id, 'id')
+        await authorize(ctx, id, 'manage')
+        return ctx.deps.projects.delete(id, actor(ctx).userId)
+      },
+      updateRole: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        const userId = required(input.userId, 'userId')
+        await authorize(ctx, projectId, 'manage')
+        const role = str(input.role)
+        if (role === null) {
+          await ctx.deps.projects.removeRole(projectId, userId, actor(ctx).userId)
+        } else {
+          if (!isProjectRole(role)) throw new BadUserInput(`Unknown role ${role}`)
+          await ctx.deps.projects.setRole({ projectId, userId, role: role as ProjectRole, actorId: actor(ctx).userId })
+        }
+        return loadProject(ctx, projectId)
+      },
+      leave: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const id = required(args.id, 'id')
+        await authorize(ctx, id, 'leave')
+        const userId = actor(ctx).userId
+        return ctx.deps.projects.removeRole(id, userId, userId)
+      },
+    },
+
+    ModelMutations: {
+      create: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        return ctx.deps.models.create({
+          projectId,
+          name: required(input.name, 'name'),
+          description: str(input.description),
+          actorId: actor(ctx).userId,
+        })
+      },
+      update: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        return ctx.deps.models.update({
+          projectId,
+          id: required(input.id, 'id'),
+          name: str(input.name),
+          description: str(input.description),
+          actorId: actor(ctx).userId,
+        })
+      },
+      delete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.models.delete({ projectId, id: required(input.id, 'id'), actorId: actor(ctx).userId })
+        return true
+      },
+    },
+
+    VersionMutations: {
+      create: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        return ctx.deps.versions.create({
+          projectId,
+          modelId: required(input.modelId, 'modelId'),
+          objectId: required(input.objectId, 'objectId'),
+          message: str(input.message),
+          sourceApplication: str(input.sourceApplication),
+          totalChildrenCount: int(input.totalChildrenCount),
+          parents: strs(input.parents),
+          actorId: actor(ctx).userId,
+        })
+      },
+      update: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        return ctx.deps.versions.update({
+          projectId,
+          versionId: required(input.versionId, 'versionId'),
+          message: str(input.message),
+          actorId: actor(ctx).userId,
+        })
+      },
+      delete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.versions.delete({
+          projectId,
+          versionIds: strs(input.versionIds) ?? [],
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+      moveToModel: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'write')
+        return ctx.deps.versions.moveToModel({
+          projectId,
+          versionIds: strs(input.versionIds) ?? [],
+          targetModelName: required(input.targetModelName, 'targetModelName'),
+          actorId: actor(ctx).userId,
+        })
+      },
+      markReceived: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.projectId, 'projectId')
+        await authorize(ctx, projectId, 'receive')
+        await ctx.deps.versions.markReceived({
+          projectId,
+          versionId: required(input.versionId, 'versionId'),
+          sourceApplication: required(input.sourceApplication, 'sourceApplication'),
+          message: str(input.message),
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+    },
+
+    Subscription: subscriptionResolvers(),
+  } as ResolverMap
+}

@@ -15,7 +15,15 @@ export type { Mailer, MailMessage } from './adapters/mail/types.js'
 export * from './modules/auth/index.js'
 export { createUsersService, normalizeEmail, MIN_PASSWORD_LENGTH } from './modules/users/service.js'
 export type { User, UsersService, CreateUserInput } from './modules/users/service.js'
-export { createTokensService, TOKEN_LENGTH } from './modules/tokens/service.js'
+export {
+  createTokensService,
+  subscribeTokenRevocations,
+  TOKEN_LENGTH,
+  TOKENS_REVOKED_TOPIC,
+} from './modules/tokens/service.js'
+export type { CreateAppTokenInput, TokensRevokedMessage } from './modules/tokens/service.js'
+export * from './modules/accounts/index.js'
+export * from './modules/apps/index.js'
 export type { TokensService, TokensServiceOptions, CreateTokenInput } from './modules/tokens/service.js'
 export {
   createProjectsService,
@@ -44,3 +52,9 @@ export { createObjectsService, closureIds } from './modules/objects/service.js'
 export type { ObjectsService, ObjectRow } from './modules/objects/service.js'
 export { objectsRoutes } from './modules/objects/rest.js'
 export type { ObjectsRoutesOptions } from './modules/objects/rest.js'
+export { createActivityService } from './modules/activity/service.js'
+export { createModelsService } from './modules/models/service.js'
+export { createVersionsService } from './modules/versions/service.js'
+export { graphqlRoutes, createGraphqlSchema, createGraphqlContext } from './modules/graphql/index.js'
+export type { GraphqlDeps, GraphqlContext } from './modules/graphql/index.js'
+export { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'

@@ -2,6 +2,7 @@
  * Start-up and shut-down: config → adapters → migrations → app (+ module routes) → listen; and the
  * graceful shutdown that stops accepting, lets in-flight requests finish (bounded), then closes adapters.
  */
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import type { FastifyPluginAsync } from 'fastify'
 import { pino, type Logger } from 'pino'
@@ -18,7 +19,23 @@ import { objectsRoutes } from './modules/objects/rest.js'
 import { createObjectsService } from './modules/objects/service.js'
 import { createPolicy } from './modules/policy/service.js'
 import { createProjectsService } from './modules/projects/service.js'
-import { createTokensService } from './modules/tokens/service.js'
+import { createTokensService, subscribeTokenRevocations } from './modules/tokens/service.js'
+import { createUsersService } from './modules/users/service.js'
+import { createActivityService } from './modules/activity/service.js'
+import { createModelsService } from './modules/models/service.js'
+import { createVersionsService } from './modules/versions/service.js'
+import { createGraphqlContext, createGraphqlSchema, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
+import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'
+import {
+  accountsRoutes,
+  createAccountsService,
+  createServerInvitesService,
+  createServerSettingsService,
+} from './modules/accounts/index.js'
+import { createAppsService } from './modules/apps/index.js'
+
+/** The release `serverInfo.version` reports: this package's version. */
+const TRUSS_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
 export interface StartServerOptions {
   /** Defaults to pino JSON lines on stdout at `config.logLevel`. */
@@ -88,16 +105,58 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // ── Module routes ─────────────────────────────────────────────────────────────────────────────────
     // Each module is a function of its dependencies returning a service; its rest.ts plugin takes the service.
     // The auth plugin comes first: its hook must see every route.
-    const tokens = createTokensService({ sql })
-    const projects = createProjectsService({ sql })
-    const policy = createPolicy({ projects })
-    await app.register(authPlugin, { tokens })
+    const tokens = createTokensService({ sql, bus })
+    await subscribeTokenRevocations(bus, tokens)
+    const users = createUsersService({ sql })
     const objects = createObjectsService({ sql, metrics, maxObjectBytes: mbToBytes(config.maxObjectSizeMb) })
+    const activity = createActivityService({ sql })
+    const projects = createProjectsService({ sql, bus, activity, objects, logger })
+    const models = createModelsService({ sql, bus, activity, projects, logger })
+    const versions = createVersionsService({ sql, bus, activity, models, objects, logger })
+    const policy = createPolicy({ projects })
+    const apps = createAppsService({ sql, tokens })
+    await apps.ensureBuiltInApps(config.publicUrl)
+    const settings = createServerSettingsService({ sql, defaults: { name: config.serverName } })
+    const invites = createServerInvitesService({ sql, users, mailer, settings, publicUrl: config.publicUrl })
+    const accounts = createAccountsService({ sql, users, mailer, settings, invites, publicUrl: config.publicUrl })
+
+    await app.register(authPlugin, { tokens })
+    await app.register(accountsRoutes, { accounts, apps, tokens, bus, publicUrl: config.publicUrl })
     await app.register(objectsRoutes, {
       objects,
       metrics,
       maxPartBytes: mbToBytes(config.maxObjectUploadFileSizeMb),
       authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
+    })
+    const graphqlDeps: GraphqlDeps = {
+      projects,
+      models,
+      versions,
+      users,
+      tokens,
+      objects,
+      policy,
+      serverInfo: {
+        name: config.serverName,
+        canonicalUrl: config.publicUrl,
+        version: TRUSS_VERSION,
+        objectSizeLimitBytes: mbToBytes(config.maxObjectSizeMb),
+        objectMultipartUploadSizeLimitBytes: mbToBytes(config.maxObjectUploadFileSizeMb),
+        blobSizeLimitBytes: mbToBytes(config.fileSizeLimitMb),
+        isEmailEnabled: config.smtpUrl !== undefined,
+      },
+    }
+    const schema = createGraphqlSchema()
+    await app.register(graphqlRoutes, { ...graphqlDeps, schema, devPage: true })
+    // Subscriptions: one bus subscription per topic per node, fanned out to this node's sockets.
+    const hub = createRealtimeHub({ bus, logger: logger.child({ module: 'realtime' }) })
+    opened.push({ name: 'realtime', close: () => hub.close() })
+    attachRealtimeGateway(app, {
+      schema,
+      verifyToken: (token) => tokens.verify(token),
+      buildContext: (principal) => createGraphqlContext(graphqlDeps, principal, hub.subscribe),
+      keepAliveSeconds: 10,
+      logger: logger.child({ module: 'realtime' }),
     })
     // ──────────────────────────────────────────────────────────────────────────────────────────────────
     // Workers (config.workers) start here once they exist; `--no-workers` leaves them to `truss worker`.

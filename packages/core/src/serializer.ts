@@ -159,15 +159,18 @@ function primitive(value: unknown, path: (string | number)[]): unknown {
 class SerializerState {
   /** Objects on the current path: a repeat is a cycle. */
   private readonly ancestors = new Set<object>()
-  /** Detached instances already written in this run (shared instances are written once). */
-  private readonly done = new WeakMap<object, Detached>()
+  /**
+   * Detached instances already written in this run (shared instances are written once). Objects
+   * without detached children keep just their id: a million leaves, a million small savings.
+   */
+  private readonly done = new WeakMap<object, Detached | string>()
 
   constructor(private readonly maxDepth: number) {}
 
   /** Serialize a Base that becomes its own stored object; yields it (after its children). */
   *detachedObject(obj: PlainObject, path: (string | number)[], depth: number): Generator<SerializedObject, Detached> {
     const cached = this.done.get(obj)
-    if (cached) return cached
+    if (cached !== undefined) return typeof cached === 'string' ? { id: cached, closure: NO_CHILDREN } : cached
     const frame: Frame = { closure: undefined }
     // Leaf objects of plain data (most of a model) are stringified as they are: no copy.
     let text = this.plainBase(obj, path, depth)
@@ -177,17 +180,26 @@ class SerializerState {
     if (closure !== undefined && closure.size > 0) {
       // `totalChildrenCount` and `__closure` go last; written as text because a closure can hold
       // millions of entries (ids are hex, depths integers: nothing to escape).
-      const parts = new Array<string>(closure.size)
-      let i = 0
-      for (const [childId, d] of closure) parts[i++] = `"${childId}":${d}`
+      // Joined in chunks of 4,096 entries: a million small strings alive at once would cost more
+      // memory than the finished text.
+      const chunks: string[] = []
+      let part: string[] = []
+      for (const [childId, d] of closure) {
+        part.push(`"${childId}":${d}`)
+        if (part.length === 4096) {
+          chunks.push(part.join(','))
+          part = []
+        }
+      }
+      if (part.length > 0) chunks.push(part.join(','))
       const head = text.length === 2 ? '{' : `${text.slice(0, -1)},`
-      text = `${head}"totalChildrenCount":${closure.size},"__closure":{${parts.join(',')}}}`
+      text = `${head}"totalChildrenCount":${closure.size},"__closure":{${chunks.join(',')}}}`
     }
     const id = objectIdOf(text)
     const json = text.length === 2 ? `{"id":"${id}"}` : `{"id":"${id}",${text.slice(1)}`
     yield [id, json]
     const result: Detached = { id, closure: closure ?? NO_CHILDREN }
-    this.done.set(obj, result)
+    this.done.set(obj, closure === undefined || closure.size === 0 ? id : result)
     return result
   }
 

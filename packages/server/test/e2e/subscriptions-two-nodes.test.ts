@@ -1,0 +1,188 @@
+/**
+ * Two `truss serve` processes on one PostgreSQL and one Redis: a legacy `graphql-ws` subscriber on
+ * node B sees a version created through GraphQL on node A, and a legacy `commitCreated` subscriber sees
+ * a `commitCreate` sent to node A.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { Base, MemoryTransport, ServerTransport, send } from '@truss/core'
+import { openIdentity } from '../../src/modules/auth/identity.js'
+import { createTestPostgresDatabase } from '../../src/test-utils/db.js'
+
+const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
+const BIN = join(REPO_ROOT, 'packages/cli/src/bin.ts')
+
+interface Node {
+  url: string
+  process: ChildProcess
+}
+
+function startNode(env: NodeJS.ProcessEnv, dataDir: string): Promise<Node> {
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--port', '0', '--data-dir', dataDir], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve({ url: m[1]!, process: child })
+    })
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()))
+    child.on('exit', (code) => reject(new Error(`node exited with ${code}: ${err}`)))
+  })
+}
+
+async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  })
+  const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] }
+  if (body.errors) throw new Error(JSON.stringify(body.errors))
+  return body.data!
+}
+
+/** A legacy subscriptions-transport-ws client, speaking raw frames as Speckle's clients do. */
+async function legacySubscribe(url: string, token: string, query: string, variables: Record<string, unknown>) {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-ws')
+  const events: unknown[] = []
+  let onEvent: (() => void) | undefined
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject)
+    ws.on('message', (raw: Buffer) => {
+      const msg = JSON.parse(raw.toString()) as { type: string; payload?: unknown }
+      if (msg.type === 'connection_ack') {
+        ws.send(JSON.stringify({ id: '1', type: 'start', payload: { query, variables } }))
+        // The subscription is live once the server has processed `start`; give it a moment.
+        setTimeout(resolve, 300)
+      } else if (msg.type === 'data') {
+        events.push(msg.payload)
+        onEvent?.()
+      }
+    })
+    ws.once('open', () =>
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${token}` } })),
+    )
+  })
+  return {
+    events,
+    next(timeoutMs = 10_000): Promise<unknown> {
+      const seen = events.length
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no event within the timeout')), timeoutMs)
+        onEvent = () => {
+          if (events.length > seen) {
+            clearTimeout(timer)
+            resolve(events[seen])
+          }
+        }
+      })
+    },
+    close: () => ws.close(),
+  }
+}
+
+describe('subscriptions across two server processes (PostgreSQL + Redis)', () => {
+  let db: { url: string; drop(): Promise<void> }
+  const dirs: string[] = []
+  let a: Node
+  let b: Node
+  let token: string
+  let projectId: string
+  let mainModelId: string
+
+  beforeAll(async () => {
+    db = await createTestPostgresDatabase()
+    const env = { DATABASE_URL: db.url, REDIS_URL: 'redis://127.0.0.1:6379' }
+    const identityDir = mkdtempSync(join(tmpdir(), 'truss-nodes-'))
+    dirs.push(identityDir)
+    const identity = await openIdentity({ databaseUrl: db.url, dataDir: identityDir })
+    const user = await identity.users.create({ email: 'ada@example.com', password: 'two-nodes-pass', name: 'Ada' })
+    token = await identity.tokens.create({
+      userId: user.id,
+      name: 'nodes',
+      scopes: ['streams:read', 'streams:write', 'profile:read'],
+    })
+    await identity.close()
+    for (let i = 0; i < 2; i++) dirs.push(mkdtempSync(join(tmpdir(), 'truss-node-')))
+    ;[a, b] = await Promise.all([startNode(env, dirs[1]!), startNode(env, dirs[2]!)])
+    const created = await gql(a.url, token, 'mutation { streamCreate(stream: { name: "Two nodes" }) }')
+    projectId = created.streamCreate as string
+    const project = await gql(
+      a.url,
+      token,
+      'query($id: String!) { project(id: $id) { models { items { id name } } } }',
+      {
+        id: projectId,
+      },
+    )
+    const models = (project.project as { models: { items: { id: string; name: string }[] } }).models.items
+    mainModelId = models.find((m) => m.name === 'main')!.id
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const n of [a, b]) {
+      if (!n) continue
+      n.process.kill('SIGTERM')
+      await new Promise((resolve) => n.process.once('exit', resolve))
+    }
+    await db?.drop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  it('delivers projectVersionsUpdated on node B for a version created through node A', async () => {
+    const objectId = await send(new Base({ name: 'Level 1', '@rooms': [new Base({ n: 1 }), new Base({ n: 2 })] }), {
+      transports: [new ServerTransport({ serverUrl: a.url, projectId, token })],
+      cache: new MemoryTransport(),
+    })
+    const sub = await legacySubscribe(
+      b.url,
+      token,
+      'subscription($id: String!) { projectVersionsUpdated(id: $id) { id type modelId version { id message referencedObject } } }',
+      { id: projectId },
+    )
+    const next = sub.next()
+    const created = await gql(
+      a.url,
+      token,
+      'mutation($input: CreateVersionInput!) { versionMutations { create(input: $input) { id } } }',
+      { input: { projectId, modelId: mainModelId, objectId, message: 'from node A' } },
+    )
+    const versionId = (created.versionMutations as { create: { id: string } }).create.id
+    const event = (await next) as { data: { projectVersionsUpdated: Record<string, unknown> } }
+    sub.close()
+    expect(event.data.projectVersionsUpdated).toMatchObject({
+      id: versionId,
+      type: 'CREATED',
+      modelId: mainModelId,
+      version: { id: versionId, message: 'from node A', referencedObject: objectId },
+    })
+  })
+
+  it('delivers the legacy commitCreated on node B for a commitCreate sent to node A', async () => {
+    const objectId = await send(new Base({ name: 'Level 2' }), {
+      transports: [new ServerTransport({ serverUrl: a.url, projectId, token })],
+      cache: new MemoryTransport(),
+    })
+    const sub = await legacySubscribe(b.url, token, 'subscription($id: String!) { commitCreated(streamId: $id) }', {
+      id: projectId,
+    })
+    const next = sub.next()
+    const created = await gql(a.url, token, 'mutation($c: CommitCreateInput!) { commitCreate(commit: $c) }', {
+      c: { streamId: projectId, branchName: 'main', objectId, message: 'legacy' },
+    })
+    const event = (await next) as { data: { commitCreated: Record<string, unknown> } }
+    sub.close()
+    expect(event.data.commitCreated).toMatchObject({ id: created.commitCreate, objectId, message: 'legacy' })
+  })
+})

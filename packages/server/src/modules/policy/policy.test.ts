@@ -281,6 +281,9 @@ describe('project policy, every action', () => {
     createProject: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'F', admin: 'A', archived: 'F' },
     createToken: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
     readProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+    updateProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+    // No caller here carries `server:setup`: even the admin is refused for the scope.
+    manageServer: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
   }
   const SERVER_ROWS = SERVER_ACTIONS.flatMap((action) =>
     (Object.keys(FULL_CALLERS) as FullCaller[]).map(
@@ -303,5 +306,14 @@ describe('project policy, every action', () => {
       scope: 'streams:write',
     })
     await expect(policy.requireProject(FULL_CALLERS.archived, 'p', 'write')).rejects.not.toBeInstanceOf(MissingScope)
+  })
+  it('lets only a server admin with server:setup manage the server', () => {
+    expect(decideServer(principal(['server:setup'], 'server:admin'), 'manageServer')).toBe('allow')
+    expect(decideServer(principal(['server:setup'], 'server:user'), 'manageServer')).toBe('forbidden')
+    expect(() => requireServer(principal(['server:setup'], 'server:user'), 'manageServer')).toThrow(Forbidden)
+    expect(() => requireServer(principal(['server:setup'], 'server:user'), 'manageServer')).not.toThrow(MissingScope)
+    expect(() => requireServer(FULL_CALLERS.admin, 'manageServer')).toThrow(
+      'Your auth token does not have the required scope: server:setup',
+    )
   })
 })

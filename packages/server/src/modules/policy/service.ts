@@ -68,7 +68,7 @@ export function canManageProject(principal: Principal | null, access: ProjectAcc
   return decideProject(principal, access, 'manage')
 }
 
-export const SERVER_ACTIONS = ['createProject', 'createToken', 'readProfile'] as const
+export const SERVER_ACTIONS = ['createProject', 'createToken', 'readProfile', 'updateProfile', 'manageServer'] as const
 /** Actions not about one project. */
 export type ServerAction = (typeof SERVER_ACTIONS)[number]
 
@@ -76,6 +76,9 @@ const SERVER_SCOPE: Record<ServerAction, string> = {
   createProject: 'streams:write',
   createToken: 'tokens:write',
   readProfile: 'profile:read',
+  // Speckle 2.24 has no `profile:write`; connectors' tokens carry `profile:read`, which its profile update takes.
+  updateProfile: 'profile:read',
+  manageServer: 'server:setup',
 }
 
 /** Decide a server-wide action; `not_found` never comes out. */
@@ -83,6 +86,8 @@ export function decideServer(principal: Principal | null, action: ServerAction):
   if (principal === null) return 'unauthenticated'
   if (principal.serverRole === 'server:archived-user') return 'forbidden'
   if (action === 'createProject' && principal.serverRole === 'server:guest') return 'forbidden'
+  // Server settings: admins only, whatever the token's scopes.
+  if (action === 'manageServer' && principal.serverRole !== 'server:admin') return 'forbidden'
   return principal.scopes.has(SERVER_SCOPE[action]) ? 'allow' : 'forbidden'
 }
 

@@ -67,3 +67,13 @@ export async function revokeToken(db: SqlExecutor, id: string): Promise<boolean>
   )
   return rows.length === 1
 }
+
+/** Who owns a token that is still usable (not revoked, not expired); null otherwise. */
+export async function selectActiveTokenOwner(db: SqlExecutor, id: string, at: Date): Promise<string | null> {
+  const { rows } = await db.query<{ user_id: string }>(
+    `SELECT user_id FROM api_tokens
+     WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+    [id, at],
+  )
+  return rows[0]?.user_id ?? null
+}

@@ -89,6 +89,27 @@ describe.each(['pglite', 'postgres'] as const)('tokens service (%s)', (kind) => 
     expect(await ctx.tokens.verify(token)).toBeNull()
   })
 
+  it('names the owner of a usable token only', async () => {
+    const other = await ctx.newUser()
+    const token = await ctx.newToken(other.id)
+    const id = token.slice(0, 10)
+    expect(await ctx.tokens.ownerOf(id)).toBe(other.id)
+    expect(await ctx.tokens.ownerOf('nothing000')).toBeNull()
+    expect(await ctx.tokens.ownerOf(token)).toBeNull()
+    expect(await ctx.tokens.ownerOf("x' OR '1")).toBeNull()
+    const expiring = await ctx.tokens.create({
+      userId: other.id,
+      name: 'soon',
+      scopes: ['streams:read'],
+      expiresAt: new Date(clock + 5_000),
+    })
+    expect(await ctx.tokens.ownerOf(expiring.slice(0, 10))).toBe(other.id)
+    clock += 5_001
+    expect(await ctx.tokens.ownerOf(expiring.slice(0, 10))).toBeNull()
+    expect(await ctx.tokens.revoke(id)).toBe(true)
+    expect(await ctx.tokens.ownerOf(id)).toBeNull()
+  })
+
   it('refuses a revoked token at once, and revokes only once', async () => {
     const token = await ctx.newToken(user.id)
     expect(await ctx.tokens.verify(token)).not.toBeNull()

@@ -9,7 +9,7 @@ import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
 import { ID_LENGTH, randomAlphanumeric } from '../auth/ids.js'
 import { isScope, SCOPES, type Principal } from '../auth/principal.js'
-import { insertToken, revokeToken, selectToken, touchToken } from './repository.js'
+import { insertToken, revokeToken, selectActiveTokenOwner, selectToken, touchToken } from './repository.js'
 
 export const TOKEN_SECRET_LENGTH = 32
 export const TOKEN_LENGTH = ID_LENGTH + TOKEN_SECRET_LENGTH
@@ -52,6 +52,8 @@ export interface TokensService {
    * once; other servers sharing the database stop within the cache TTL.
    */
   revoke(tokenId: string): Promise<boolean>
+  /** The id of the user owning a usable token (by token id); null when unknown, revoked or expired. */
+  ownerOf(tokenId: string): Promise<string | null>
   /** Drop a token from this server's cache (another server revoked it); the next use asks the database. */
   forget(tokenIds: readonly string[]): void
 }
@@ -195,6 +197,11 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
         await options.bus.publish(TOKENS_REVOKED_TOPIC, message)
       }
       return revoked
+    },
+
+    async ownerOf(tokenId) {
+      if (!/^[A-Za-z0-9]+$/.test(tokenId) || tokenId.length !== ID_LENGTH) return null
+      return selectActiveTokenOwner(sql, tokenId, new Date(now()))
     },
 
     forget,

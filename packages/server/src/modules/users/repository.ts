@@ -73,3 +73,30 @@ export async function updateVerified(db: SqlExecutor, id: string): Promise<boole
   const { rows } = await db.query('UPDATE users SET verified = true WHERE id = $1 RETURNING id', [id])
   return rows.length === 1
 }
+
+export async function selectUsersByIds(db: SqlExecutor, ids: readonly string[]): Promise<UserRow[]> {
+  if (ids.length === 0) return []
+  const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = ANY($1::text[])`, [[...ids]])
+  return rows
+}
+
+/** Set the given profile fields (undefined: unchanged); null when the user does not exist. */
+export async function updateProfile(
+  db: SqlExecutor,
+  id: string,
+  changes: { name?: string; company?: string | null; bio?: string | null; avatar?: string | null },
+): Promise<UserRow | null> {
+  const sets: string[] = []
+  const params: unknown[] = [id]
+  for (const column of ['name', 'company', 'bio', 'avatar'] as const) {
+    if (changes[column] === undefined) continue
+    params.push(changes[column])
+    sets.push(`${column} = $${params.length}`)
+  }
+  if (sets.length === 0) return selectUserById(db, id)
+  const { rows } = await db.query<UserRow>(
+    `UPDATE users SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+    params,
+  )
+  return rows[0] ?? null
+}

@@ -89,6 +89,50 @@ describe('users service (PGlite)', () => {
   })
 })
 
+describe('users service: profiles and batch reads (PGlite)', () => {
+  let sql: Sql & { dispose(): Promise<void> }
+  let ctx: IdentityContext
+
+  beforeAll(async () => {
+    sql = await openDatabase('pglite')
+    ctx = identityContext(sql)
+  })
+  afterAll(() => sql?.dispose())
+
+  it('reads many users in one query, skipping unknown ids and duplicates', async () => {
+    const [a, b] = [await ctx.newUser(), await ctx.newUser()]
+    const users = await ctx.users.getMany([b.id, a.id, 'missing000', a.id])
+    expect(users.map((u) => u.id).sort()).toEqual([a.id, b.id].sort())
+    expect(await ctx.users.getMany([])).toEqual([])
+  })
+
+  it('updates the given profile fields, trims them and clears with null or empty', async () => {
+    const user = await ctx.newUser()
+    await ctx.users.update(user.id, { company: 'Acme' })
+    const avatar = 'data:image/png;base64,iVBORw0KGgo='
+    const updated = await ctx.users.update(user.id, { name: '  Grace ', bio: ' Admiral ', avatar })
+    expect(updated).toMatchObject({ id: user.id, name: 'Grace', bio: 'Admiral', avatar, company: 'Acme' })
+    const cleared = await ctx.users.update(user.id, { company: '', bio: null })
+    expect(cleared).toMatchObject({ name: 'Grace', company: null, bio: null, avatar })
+    expect(await ctx.users.getById(user.id)).toEqual(cleared)
+    expect(await ctx.users.update(user.id, {})).toEqual(cleared)
+  })
+
+  it('refuses an empty name, overlong fields, a malformed avatar and an unknown user', async () => {
+    const user = await ctx.newUser()
+    await expect(ctx.users.update(user.id, { name: '  ' })).rejects.toThrow(BadUserInput)
+    await expect(ctx.users.update(user.id, { name: null })).rejects.toThrow(BadUserInput)
+    await expect(ctx.users.update(user.id, { bio: 'x'.repeat(2001) })).rejects.toThrow('Bio must be at most')
+    await expect(ctx.users.update(user.id, { company: 'x'.repeat(513) })).rejects.toThrow(BadUserInput)
+    await expect(ctx.users.update(user.id, { avatar: 'javascript:alert(1)' })).rejects.toThrow('Avatar must be')
+    await expect(ctx.users.update(user.id, { avatar: `data:image/png;base64,${'A'.repeat(300_000)}` })).rejects.toThrow(
+      BadUserInput,
+    )
+    await expect(ctx.users.update('missing000', { bio: 'x' })).rejects.toThrow(NotFound)
+    expect((await ctx.users.getById(user.id))?.name).toBe(user.name)
+  })
+})
+
 describe('users service: the first user', () => {
   it('makes exactly one admin when several users are created at once on an empty server', async () => {
     const sql = await openDatabase('pglite')

@@ -13,7 +13,9 @@ import {
   lockUserCreation,
   selectUserByEmail,
   selectUserById,
+  selectUsersByIds,
   updatePasswordHash,
+  updateProfile,
   updateVerified,
   type UserRow,
 } from './repository.js'
@@ -39,10 +41,24 @@ export interface CreateUserInput {
   admin?: boolean
 }
 
+/** Profile fields a user edits (Speckle's `UserUpdateInput`); undefined leaves a field, null or '' clears it. */
+export interface UserProfileUpdate {
+  /** Cannot be cleared. */
+  name?: string | null
+  company?: string | null
+  bio?: string | null
+  /** An image as a `data:image/…;base64,` URL (what Speckle's web app sends) or an http(s) URL. */
+  avatar?: string | null
+}
+
 export interface UsersService {
   /** Throws `BadUserInput` for a malformed email, short password or empty name; `Conflict` for a taken email. */
   create(input: CreateUserInput): Promise<User>
   getById(id: string): Promise<User | null>
+  /** The users that exist among `ids` (one query; order not guaranteed). */
+  getMany(ids: readonly string[]): Promise<User[]>
+  /** Change profile fields. Throws `BadUserInput` (empty name, too long, malformed avatar) or `NotFound`. */
+  update(userId: string, changes: UserProfileUpdate): Promise<User>
   /** Case-insensitive. */
   getByEmail(email: string): Promise<User | null>
   /** The user when the email and password match, else null (also for users without a password). */
@@ -58,6 +74,10 @@ export const MIN_PASSWORD_LENGTH = 8
 const MAX_PASSWORD_LENGTH = 1024
 const MAX_EMAIL_LENGTH = 320
 const MAX_NAME_LENGTH = 512
+const MAX_BIO_LENGTH = 2000
+// A resized avatar image as a data URL is a few tens of kB; this bound keeps a user row small.
+export const MAX_AVATAR_LENGTH = 256 * 1024
+const AVATAR = /^(data:image\/[a-z0-9.+-]+;base64,[A-Za-z0-9+/]+=*|https?:\/\/\S+)$/i
 // Deliberately loose: one @, something on each side, a dot in the domain, no spaces.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
@@ -84,6 +104,28 @@ function validateName(name: string): string {
   if (trimmed.length === 0) throw new BadUserInput('Name must not be empty')
   if (trimmed.length > MAX_NAME_LENGTH) throw new BadUserInput(`Name must be at most ${MAX_NAME_LENGTH} characters`)
   return trimmed
+}
+
+/** Trimmed; '' becomes null; throws `BadUserInput` past `max`. */
+function optionalText(value: string | null | undefined, field: string, max: number): string | null | undefined {
+  if (value === undefined) return undefined
+  const trimmed = value?.trim() ?? ''
+  if (trimmed.length > max) throw new BadUserInput(`${field} must be at most ${max} characters`)
+  return trimmed === '' ? null : trimmed
+}
+
+function validateProfile(changes: UserProfileUpdate) {
+  if (changes.name === null) throw new BadUserInput('Name must not be empty')
+  const avatar = optionalText(changes.avatar, 'Avatar', MAX_AVATAR_LENGTH)
+  if (typeof avatar === 'string' && !AVATAR.test(avatar)) {
+    throw new BadUserInput('Avatar must be a base64 data:image URL or an http(s) URL')
+  }
+  return {
+    name: changes.name === undefined ? undefined : validateName(changes.name),
+    company: optionalText(changes.company, 'Company', MAX_NAME_LENGTH),
+    bio: optionalText(changes.bio, 'Bio', MAX_BIO_LENGTH),
+    avatar,
+  }
 }
 
 function toUser(row: UserRow): User {
@@ -126,6 +168,16 @@ export function createUsersService({ sql }: { sql: Sql }): UsersService {
     async getById(id) {
       const row = await selectUserById(sql, id)
       return row === null ? null : toUser(row)
+    },
+
+    async getMany(ids) {
+      return (await selectUsersByIds(sql, [...new Set(ids)])).map(toUser)
+    },
+
+    async update(userId, changes) {
+      const row = await updateProfile(sql, userId, validateProfile(changes))
+      if (row === null) throw new NotFound('user', userId)
+      return toUser(row)
     },
 
     async getByEmail(email) {

@@ -136,8 +136,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
       tokens,
       objects,
       policy,
+      settings,
       serverInfo: {
-        name: config.serverName,
         canonicalUrl: config.publicUrl,
         version: TRUSS_VERSION,
         objectSizeLimitBytes: mbToBytes(config.maxObjectSizeMb),

@@ -4,6 +4,8 @@
  * transport's `subscribe(topic)`.
  */
 import DataLoader from 'dataloader'
+import type { Page } from '../../pagination.js'
+import type { ServerSettingsService } from '../accounts/settings.js'
 import type { Principal } from '../auth/principal.js'
 import type { Model, ModelsService } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
@@ -11,17 +13,13 @@ import type { Policy } from '../policy/service.js'
 import type { Project, ProjectRole, ProjectsService } from '../projects/service.js'
 import type { TokensService } from '../tokens/service.js'
 import type { User, UsersService } from '../users/service.js'
-import type { VersionsService } from '../versions/service.js'
+import type { Version, VersionsService } from '../versions/service.js'
 
-/** Static facts `serverInfo` answers with (from config). */
+/**
+ * Static facts `serverInfo` answers with (from config); what an admin edits (name, company, …) is read live
+ * from the server settings.
+ */
 export interface ServerInfoFacts {
-  name: string
-  company?: string | null
-  description?: string | null
-  adminContact?: string | null
-  termsOfService?: string | null
-  inviteOnly?: boolean
-  guestModeEnabled?: boolean
   /** The public URL (`PUBLIC_URL`), for `canonicalUrl` and preview links. */
   canonicalUrl: string
   version: string
@@ -35,8 +33,10 @@ export interface GraphqlDeps {
   projects: ProjectsService
   models: ModelsService
   versions: VersionsService
-  users: Pick<UsersService, 'getById'> & { getMany?(ids: readonly string[]): Promise<User[]> }
-  tokens: Pick<TokensService, 'create' | 'revoke'>
+  users: Pick<UsersService, 'getById' | 'getMany' | 'update'>
+  tokens: Pick<TokensService, 'create' | 'revoke' | 'ownerOf'>
+  /** Server name, company, description, … (`serverInfo`, `serverInfoUpdate`). */
+  settings: Pick<ServerSettingsService, 'get' | 'update'>
   objects: Pick<ObjectsService, 'getObject'>
   policy: Policy
   serverInfo: ServerInfoFacts
@@ -52,6 +52,35 @@ export interface Loaders {
   /** The caller's role per project id (null: none, or no caller). */
   roles: DataLoader<string, ProjectRole | null>
   versionCounts: DataLoader<string, number>
+  /** First pages (no cursor, no filter) of a model's versions / a project's models; key `firstPageKey`. */
+  modelVersions: DataLoader<string, Page<Version>>
+  projectModels: DataLoader<string, Page<Model>>
+}
+
+/** The key of a first-page loader: the page size (already clamped by `pageSize`) and the parent's id. */
+export const firstPageKey = (limit: number, id: string): string => `${limit}:${id}`
+
+/** One batch call per distinct page size among the keys (a list of models usually asks for one). */
+function firstPages<T>(
+  load: (ids: readonly string[], limit: number) => Promise<Map<string, Page<T>>>,
+): DataLoader<string, Page<T>> {
+  return new DataLoader(async (keys) => {
+    const bySize = new Map<number, string[]>()
+    for (const key of keys) {
+      const at = key.indexOf(':')
+      const size = Number(key.slice(0, at))
+      const ids = bySize.get(size)
+      if (ids === undefined) bySize.set(size, [key.slice(at + 1)])
+      else ids.push(key.slice(at + 1))
+    }
+    const pages = new Map<string, Page<T>>()
+    await Promise.all(
+      [...bySize].map(async ([size, ids]) => {
+        for (const [id, page] of await load(ids, size)) pages.set(firstPageKey(size, id), page)
+      }),
+    )
+    return keys.map((key) => pages.get(key) ?? { totalCount: 0, cursor: null, items: [] })
+  })
 }
 
 export interface GraphqlContext {
@@ -68,11 +97,7 @@ function byId<T extends { id: string }>(ids: readonly string[], items: readonly 
 
 export function createLoaders(deps: GraphqlDeps, principal: Principal | null): Loaders {
   return {
-    users: new DataLoader(async (ids) => {
-      if (deps.users.getMany) return byId(ids, await deps.users.getMany(ids))
-      // Without a batch lookup, at least each distinct id is read once per request.
-      return Promise.all(ids.map((id) => deps.users.getById(id)))
-    }),
+    users: new DataLoader(async (ids) => byId(ids, await deps.users.getMany(ids))),
     models: new DataLoader(async (ids) => byId(ids, await deps.models.getMany(ids))),
     projects: new DataLoader(async (ids) => byId(ids, await deps.projects.getMany(ids))),
     roles: new DataLoader(async (ids) => {
@@ -84,6 +109,8 @@ export function createLoaders(deps: GraphqlDeps, principal: Principal | null): L
       const counts = await deps.versions.countByModel(ids)
       return ids.map((id) => counts.get(id) ?? 0)
     }),
+    modelVersions: firstPages((ids, limit) => deps.versions.firstPagesOfModels(ids, limit)),
+    projectModels: firstPages((ids, limit) => deps.models.firstPagesOfProjects(ids, limit)),
   }
 }
 

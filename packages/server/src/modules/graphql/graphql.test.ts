@@ -16,6 +16,7 @@ import type { Sql } from '../../adapters/sql/types.js'
 import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
+import { createServerSettingsService } from '../accounts/settings.js'
 import { authPlugin } from '../auth/plugin.js'
 import { openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
@@ -60,8 +61,8 @@ describe('GraphQL over HTTP', () => {
       tokens: ctx.tokens,
       objects: ctx.objects,
       policy,
+      settings: createServerSettingsService({ sql, defaults: { name: 'Truss test' } }),
       serverInfo: {
-        name: 'Truss test',
         canonicalUrl: config.publicUrl,
         version: 'dev',
         objectSizeLimitBytes: 10,

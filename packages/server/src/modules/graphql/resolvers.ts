@@ -4,19 +4,24 @@
  * versions (the same records: ids are interchangeable).
  */
 import { BadUserInput, NotFound } from '../../errors.js'
-import type { Page } from '../../pagination.js'
+import { pageSize, type Page } from '../../pagination.js'
+import { ID_LENGTH } from '../auth/ids.js'
 import { SCOPES, type Principal } from '../auth/principal.js'
 import { displayName, type Model } from '../models/service.js'
 import { requireServer, type ProjectAction } from '../policy/service.js'
 import { isProjectRole, type Project, type ProjectRole, type ProjectVisibility } from '../projects/service.js'
+import { TOKEN_LENGTH } from '../tokens/service.js'
 import type { User } from '../users/service.js'
 import type { Version } from '../versions/service.js'
-import type { GraphqlContext } from './context.js'
+import { firstPageKey, type GraphqlContext } from './context.js'
 import { subscriptionResolvers } from './subscriptions.js'
 
 type Args = Record<string, unknown>
 type Resolver<P = unknown> = (parent: P, args: Args, ctx: GraphqlContext) => unknown
 export type ResolverMap = Record<string, Record<string, Resolver<never> | { subscribe: Resolver; resolve?: Resolver }>>
+
+// A token id or a whole token: letters and digits.
+const TOKEN_OR_ID = new RegExp(`^[A-Za-z0-9]{${ID_LENGTH}}(?:[A-Za-z0-9]{${TOKEN_LENGTH - ID_LENGTH}})?$`)
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
 const int = (v: unknown): number | null => (typeof v === 'number' ? v : null)
@@ -114,6 +119,13 @@ async function userProjects(ctx: GraphqlContext, user: { id: string }, args: Arg
   return { ...page, numberOfHidden: 0 }
 }
 
+/** A model's versions; the first page (a list of models each showing its latest versions) is batched. */
+function modelVersions(ctx: GraphqlContext, m: Model, args: Args): Promise<Page<Version>> {
+  const cursor = str(args.cursor)
+  if (!cursor) return ctx.loaders.modelVersions.load(firstPageKey(pageSize(int(args.limit)), m.id))
+  return ctx.deps.versions.listForModel(m.id, { limit: int(args.limit), cursor })
+}
+
 async function legacyStreamCommits(ctx: GraphqlContext, page: Page<Version>) {
   return page
 }
@@ -123,6 +135,8 @@ const projectFields = {
   role: (p: Project, _a: Args, ctx: GraphqlContext) => ctx.loaders.roles.load(p.id),
   allowPublicComments: () => false,
   sourceApps: () => [],
+  // Truss has no workspaces: every project is a personal one.
+  workspaceId: () => null,
   team: async (p: Project, _a: Args, ctx: GraphqlContext) => {
     const team = await ctx.deps.projects.team(p.id)
     return Promise.all(
@@ -139,13 +153,13 @@ const projectFields = {
 export function createResolvers(): ResolverMap {
   return {
     Query: {
-      serverInfo: (_p: unknown, _a: Args, ctx: GraphqlContext) => {
+      serverInfo: async (_p: unknown, _a: Args, ctx: GraphqlContext) => {
         const info = ctx.deps.serverInfo
+        // Read per request: an admin's `serverInfoUpdate` shows on the next query, on every node.
+        const settings = await ctx.deps.settings.get()
         return {
           ...info,
-          company: info.company ?? null,
-          guestModeEnabled: info.guestModeEnabled ?? false,
-          inviteOnly: info.inviteOnly ?? false,
+          ...settings,
           scopes: SCOPES.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] })),
           serverRoles: [
             { id: 'server:admin', title: 'Admin' },
@@ -157,6 +171,7 @@ export function createResolvers(): ResolverMap {
           configuration: info,
           migration: null,
           automateUrl: null,
+          workspaces: { workspacesEnabled: false },
         }
       },
       activeUser: async (_p: unknown, _a: Args, ctx: GraphqlContext) => {
@@ -184,6 +199,10 @@ export function createResolvers(): ResolverMap {
       ...projectFields,
       models: (p: Project, args: Args, ctx: GraphqlContext) => {
         const filter = obj(args.filter)
+        // A first page without filters (a list of projects each showing its models) is batched.
+        if (!str(args.cursor) && Object.values(filter).every((v) => v === null || v === undefined || v === false)) {
+          return ctx.loaders.projectModels.load(firstPageKey(pageSize(int(args.limit)), p.id))
+        }
         return ctx.deps.models.list(p.id, {
           limit: int(args.limit),
           cursor: str(args.cursor),
@@ -220,7 +239,7 @@ export function createResolvers(): ResolverMap {
           const items = (await ctx.deps.versions.getMany(priority)).filter((v) => v.modelId === m.id)
           return { totalCount: items.length, cursor: null, items }
         }
-        return ctx.deps.versions.listForModel(m.id, { limit: int(args.limit), cursor: str(args.cursor) })
+        return modelVersions(ctx, m, args)
       },
       version: async (m: Model, args: Args, ctx: GraphqlContext) => {
         const version = await projectVersion(ctx, m.projectId, required(args.id, 'id'))
@@ -259,6 +278,8 @@ export function createResolvers(): ResolverMap {
       },
       size: () => null,
       favoritesCount: () => 0,
+      // Truss has no comments.
+      commentCount: () => 0,
       branches: (p: Project, args: Args, ctx: GraphqlContext) =>
         ctx.deps.models.list(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
       // Legacy lookups answer null rather than an error for an unknown branch or commit.
@@ -279,8 +300,7 @@ export function createResolvers(): ResolverMap {
     Branch: {
       author: async (m: Model, _a: Args, ctx: GraphqlContext) =>
         m.authorId === null ? null : limitedUser(await ctx.loaders.users.load(m.authorId)),
-      commits: (m: Model, args: Args, ctx: GraphqlContext) =>
-        ctx.deps.versions.listForModel(m.id, { limit: int(args.limit), cursor: str(args.cursor) }),
+      commits: (m: Model, args: Args, ctx: GraphqlContext) => modelVersions(ctx, m, args),
     },
 
     Commit: {
@@ -323,12 +343,34 @@ export function createResolvers(): ResolverMap {
       },
       apiTokenRevoke: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const principal = requireServer(ctx.principal, 'createToken')
-        const tokenId = required(args.token, 'token')
-          .replace(/^Bearer /, '')
-          .slice(0, 10)
-        // The tokens service cannot yet say who owns a token: only the caller's own token is revocable here.
-        if (tokenId !== principal.tokenId) throw new NotFound('token', tokenId)
+        // The token itself or its id: only the first 10 characters (the id) count, a `Bearer ` prefix is dropped.
+        const given = required(args.token, 'token')
+          .trim()
+          .replace(/^Bearer\s+/i, '')
+        if (!TOKEN_OR_ID.test(given)) throw new BadUserInput('token must be an API token or its 10-character id')
+        const tokenId = given.slice(0, ID_LENGTH)
+        // Someone else's token, or one already revoked or expired, is "not found": nothing is said about it.
+        if ((await ctx.deps.tokens.ownerOf(tokenId)) !== principal.userId) throw new NotFound('token', tokenId)
         return ctx.deps.tokens.revoke(tokenId)
+      },
+
+      activeUserMutations: () => ({}),
+      serverInfoUpdate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        requireServer(ctx.principal, 'manageServer')
+        const input = obj(args.info)
+        // Text fields: absent leaves them, null or '' clears them; null flags leave them.
+        const text = (key: string) => (input[key] === undefined ? undefined : str(input[key]))
+        const flag = (key: string) => (typeof input[key] === 'boolean' ? input[key] : undefined)
+        await ctx.deps.settings.update({
+          name: required(str(input.name)?.trim(), 'name'),
+          company: text('company'),
+          description: text('description'),
+          adminContact: text('adminContact'),
+          termsOfService: text('termsOfService'),
+          inviteOnly: flag('inviteOnly'),
+          guestModeEnabled: flag('guestModeEnabled'),
+        })
+        return true
       },
 
       streamCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
@@ -494,6 +536,22 @@ export function createResolvers(): ResolverMap {
           actorId: actor(ctx).userId,
         })
         return true
+      },
+    },
+
+    ActiveUserMutations: {
+      update: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'updateProfile')
+        const input = obj(args.user)
+        const field = (key: string) => (input[key] === undefined ? undefined : str(input[key]))
+        const user = await ctx.deps.users.update(principal.userId, {
+          name: field('name'),
+          company: field('company'),
+          bio: field('bio'),
+          avatar: field('avatar'),
+        })
+        ctx.loaders.users.clear(user.id).prime(user.id, user)
+        return user
       },
     },
 

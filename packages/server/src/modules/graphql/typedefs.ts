@@ -33,6 +33,10 @@ export const typeDefs = /* GraphQL */ `
     configuration: ServerConfiguration!
     migration: ServerMigration
     automateUrl: String
+    workspaces: ServerWorkspacesInfo!
+  }
+  type ServerWorkspacesInfo {
+    workspacesEnabled: Boolean!
   }
   type Scope {
     name: String!
@@ -116,6 +120,7 @@ export const typeDefs = /* GraphQL */ `
     updatedAt: DateTime!
     allowPublicComments: Boolean!
     sourceApps: [String!]!
+    workspaceId: String
     team: [ProjectCollaborator!]!
     models(cursor: String, limit: Int! = 25, filter: ProjectModelsFilter): ModelCollection!
     model(id: String!): Model!
@@ -193,6 +198,8 @@ export const typeDefs = /* GraphQL */ `
     versionMutations: VersionMutations!
     apiTokenCreate(token: ApiTokenCreateInput!): String!
     apiTokenRevoke(token: String!): Boolean!
+    activeUserMutations: ActiveUserMutations!
+    serverInfoUpdate(info: ServerInfoUpdateInput!): Boolean
     streamCreate(stream: StreamCreateInput!): String
     streamUpdate(stream: StreamUpdateInput!): Boolean!
     streamDelete(id: String!): Boolean!
@@ -205,6 +212,25 @@ export const typeDefs = /* GraphQL */ `
     commitUpdate(commit: CommitUpdateInput!): Boolean!
     commitReceive(input: CommitReceivedInput!): Boolean!
     commitDelete(commit: CommitDeleteInput!): Boolean
+  }
+
+  type ActiveUserMutations {
+    update(user: UserUpdateInput!): User!
+  }
+  input UserUpdateInput {
+    name: String
+    company: String
+    bio: String
+    avatar: String
+  }
+  input ServerInfoUpdateInput {
+    name: String!
+    company: String
+    description: String
+    adminContact: String
+    termsOfService: String
+    inviteOnly: Boolean
+    guestModeEnabled: Boolean
   }
 
   type ProjectMutations {
@@ -309,6 +335,7 @@ export const typeDefs = /* GraphQL */ `
     collaborators: [StreamCollaborator!]!
     size: String
     favoritesCount: Int!
+    commentCount: Int!
     branches(limit: Int! = 25, cursor: String): BranchCollection
     branch(name: String = "main"): Branch
     commits(limit: Int! = 25, cursor: String): CommitCollection

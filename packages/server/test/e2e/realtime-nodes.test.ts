@@ -69,8 +69,9 @@ describe('realtime across two nodes on one Redis', () => {
     const [a, b] = nodes as [Node, Node]
     const clients = [new RawClient(b.wsUrl), new RawClient(b.wsUrl)]
     cleanups.push(() => clients.forEach((client) => client.close()))
+    // Two principals: identical subscriptions of one principal would share a single hub subscriber (shared.ts).
     for (const [index, client] of clients.entries()) {
-      await client.init({ Authorization: 'good' })
+      await client.init({ Authorization: index === 0 ? 'good' : 'other' })
       client.send({ type: 'start', id: `s${index}`, payload: { query: VERSIONS, variables: { id: 'p2' } } })
     }
     await vi.waitFor(() => expect(b.hub.stats()).toEqual({ topics: 1, subscribers: 2 }))

@@ -126,6 +126,25 @@ describe('realtime e2e, legacy protocol (graphql-ws) with raw frames', () => {
     expect((await client.closed).code).toBe(1006)
   })
 
+  it('runs one execution per event for identical subscriptions of one principal, one per principal', async () => {
+    const [first, second, stranger] = [raw(), raw(), raw()]
+    await first.init({ Authorization: 'good' })
+    await second.init({ Authorization: 'good' })
+    await stranger.init({ Authorization: 'other' })
+    for (const client of [first, second, stranger]) client.send(start('s', 'p5'))
+    await vi.waitFor(() =>
+      expect(node.gateway.stats()).toEqual({ connections: 3, subscriptions: 3, sharedExecutions: 2 }),
+    )
+    await listening('project:p5')
+    await node.hub.publish('project:p5', { id: 'v5', type: 'CREATED', seq: 5 })
+    const expected = {
+      type: 'data',
+      id: 's',
+      payload: { data: { projectVersionsUpdated: { id: 'v5', type: 'CREATED', seq: 5 } } },
+    }
+    for (const client of [first, second, stranger]) expect(await client.next()).toEqual(expected)
+  })
+
   it('closes open connections with 1001 when the app closes', async () => {
     const client = raw()
     await client.init({ Authorization: 'good' })

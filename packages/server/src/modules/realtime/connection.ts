@@ -30,6 +30,7 @@ import {
   type OperationPayload,
   type ProtocolKind,
 } from './protocol.js'
+import { canonicalKey, type SharedSubscriptions } from './shared.js'
 
 /** What a connection needs of its socket; `ws`'s WebSocket fits, and so does the tests' in-memory socket. */
 export interface RealtimeSocket {
@@ -76,6 +77,12 @@ export interface ConnectionOptions<P, C> {
   maxBufferedBytes: number
   clock: Clock
   logger: Logger
+  /**
+   * Share one execution per event among the node's identical subscriptions (shared.ts). `principalKey` says
+   * which principals are equivalent (null: this principal's operations are not shared). Only sound when
+   * `buildContext` depends on nothing but the principal: a group's events run with its first member's context.
+   */
+  sharing?: { subscriptions: SharedSubscriptions; principalKey(principal: P): string | null }
 }
 
 export interface Connection {
@@ -99,6 +106,29 @@ type State<P, C> =
 interface Operation {
   /** Set once graphql-js returned an event stream; `return()` ends it. */
   stream?: AsyncIterator<ExecutionResult>
+  /** Set instead of `stream` when the operation joined a shared execution; leaves it. */
+  leave?: () => void
+}
+
+function halt(operation: Operation): void {
+  if (operation.leave) return operation.leave()
+  void operation.stream?.return?.()
+}
+
+/** Operations run for equivalent principals with this key share their executions; null: not shared. */
+function sharingKey(payload: OperationPayload, principalKey: string | null): string | null {
+  if (principalKey === null) return null
+  const variables = canonicalKey(payload.variables ?? {})
+  const extensions = canonicalKey(payload.extensions ?? null)
+  if (variables === null || extensions === null) return null
+  return JSON.stringify([payload.query, payload.operationName ?? null, variables, extensions, principalKey])
+}
+
+/** The error an event stream threw, as the protocol reports it. */
+function streamError(error: unknown): GraphQLFormattedError {
+  const code = (error as { code?: unknown } | null)?.code
+  const message = error instanceof Error ? error.message : 'The event stream failed'
+  return { message, ...(typeof code === 'string' ? { extensions: { code } } : {}) }
 }
 
 // A close reason is at most 123 bytes (RFC 6455 §5.5).
@@ -124,6 +154,11 @@ export function createConnection<P, C>(
   // ---- sending ----
 
   function send(message: LegacyServerMessage | ModernServerMessage): void {
+    sendFrame(encode(message))
+  }
+
+  /** An encoded frame (shared results are framed by string concatenation, not re-encoded). */
+  function sendFrame(frame: string): void {
     if (state.state === 'closed') return
     // Checked before each send, so a connection holds at most the bound plus one message.
     if (socket.bufferedAmount > options.maxBufferedBytes) {
@@ -132,7 +167,7 @@ export function createConnection<P, C>(
       socket.terminate()
       return
     }
-    socket.send(encode(message))
+    socket.send(frame)
   }
 
   function closeSocket(code: number, reason: string): void {
@@ -148,7 +183,7 @@ export function createConnection<P, C>(
     state = { state: 'closed' }
     const running = [...operations.values()]
     operations.clear()
-    for (const operation of running) void operation.stream?.return?.()
+    for (const operation of running) halt(operation)
   }
 
   function sendResult(opId: string, result: ExecutionResult): void {
@@ -217,7 +252,9 @@ export function createConnection<P, C>(
     }
     const operation: Operation = {}
     operations.set(opId, operation)
-    run(opId, operation, payload, state.context).catch((error: unknown) => {
+    const sharing = options.sharing
+    const key = sharing ? sharingKey(payload, sharing.principalKey(state.principal)) : null
+    run(opId, operation, payload, state.context, key).catch((error: unknown) => {
       log.error({ err: error, operation: opId }, 'realtime operation failed')
       if (operations.get(opId) !== operation) return
       operations.delete(opId)
@@ -229,13 +266,19 @@ export function createConnection<P, C>(
     const operation = operations.get(opId)
     if (!operation) return false
     operations.delete(opId)
-    void operation.stream?.return?.()
+    halt(operation)
     return true
   }
 
   const current = (opId: string, operation: Operation): boolean => operations.get(opId) === operation
 
-  async function run(opId: string, operation: Operation, payload: OperationPayload, context: C): Promise<void> {
+  async function run(
+    opId: string,
+    operation: Operation,
+    payload: OperationPayload,
+    context: C,
+    key: string | null,
+  ): Promise<void> {
     let document: DocumentNode
     try {
       document = parse(payload.query)
@@ -268,6 +311,7 @@ export function createConnection<P, C>(
     operation.stream = stream
     // Stopped while graphql-js was setting up: end the stream it just made.
     if (!current(opId, operation)) return void stream.return?.()
+    if (isSubscription && key !== null && options.sharing) return share(opId, operation, stream, key)
     try {
       while (true) {
         const next = await stream.next()
@@ -277,13 +321,35 @@ export function createConnection<P, C>(
     } catch (error) {
       if (!current(opId, operation)) return
       operations.delete(opId)
-      const code = (error as { code?: unknown }).code
-      const message = error instanceof Error ? error.message : 'The event stream failed'
-      return sendOperationError(opId, [{ message, ...(typeof code === 'string' ? { extensions: { code } } : {}) }])
+      return sendOperationError(opId, [streamError(error)])
     }
     if (!current(opId, operation)) return
     operations.delete(opId)
     send({ type: 'complete', id: opId })
+  }
+
+  /**
+   * Hand this operation's authorized stream to the node's shared executions: results arrive as one JSON
+   * string per group and event, framed here with this operation's id.
+   */
+  function share(opId: string, operation: Operation, stream: AsyncIterator<ExecutionResult>, key: string): void {
+    const head = `{"type":${kind === 'legacy' ? '"data"' : '"next"'},"id":${JSON.stringify(opId)},"payload":`
+    operation.stream = undefined
+    operation.leave = options.sharing!.subscriptions.attach(key, stream, {
+      result(payload) {
+        if (current(opId, operation)) sendFrame(`${head}${payload}}`)
+      },
+      failed(error) {
+        if (!current(opId, operation)) return
+        operations.delete(opId)
+        sendOperationError(opId, [streamError(error)])
+      },
+      completed() {
+        if (!current(opId, operation)) return
+        operations.delete(opId)
+        send({ type: 'complete', id: opId })
+      },
+    })
   }
 
   /**

@@ -11,6 +11,7 @@ import { pino, type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { createConnection, systemClock, type Clock, type Connection } from './connection.js'
 import { CloseCode, pickProtocol } from './protocol.js'
+import { canonicalKey, createSharedSubscriptions } from './shared.js'
 
 export interface RealtimeGatewayOptions<P, C> {
   schema: GraphQLSchema
@@ -30,13 +31,25 @@ export interface RealtimeGatewayOptions<P, C> {
   maxFrameBytes?: number
   /** Default `/graphql`. */
   path?: string
+  /**
+   * Run one execution per event for the node's identical subscriptions of equivalent principals, and send
+   * every subscriber the same serialized result (shared.ts). Default true; needs a `buildContext` that depends
+   * on the principal only.
+   */
+  shareSubscriptions?: boolean
+  /**
+   * Which principals may share results: equal keys share, null never does. Default: the principal's whole
+   * structure (`canonicalKey`), the safe choice; see shared.ts for why not the project role.
+   */
+  principalKey?(principal: P): string | null
   clock?: Clock
   /** Defaults to the app's logger. */
   logger?: Logger
 }
 
 export interface RealtimeGateway {
-  stats(): { connections: number; subscriptions: number }
+  /** `sharedExecutions`: graphql-js event streams run for shared subscriptions (one per group). */
+  stats(): { connections: number; subscriptions: number; sharedExecutions: number }
   /** Close every connection (1001) and stop taking upgrades. Also runs on the app's `preClose`. */
   close(): Promise<void>
 }
@@ -48,6 +61,7 @@ export const REALTIME_DEFAULTS = {
   maxBufferedBytes: 4 * 1024 * 1024,
   maxFrameBytes: 1024 * 1024,
   path: '/graphql',
+  shareSubscriptions: true,
 } as const
 
 /**
@@ -60,6 +74,7 @@ export function attachRealtimeGateway<P, C>(
 ): RealtimeGateway {
   const settings = { ...REALTIME_DEFAULTS, ...definedOnly(options) }
   const logger = (options.logger ?? (app.log as Logger) ?? pino()).child({ module: 'realtime' })
+  const shared = createSharedSubscriptions(logger)
   const connectionOptions = {
     schema: options.schema,
     verifyToken: options.verifyToken,
@@ -70,6 +85,14 @@ export function attachRealtimeGateway<P, C>(
     maxBufferedBytes: settings.maxBufferedBytes,
     clock: options.clock ?? systemClock,
     logger,
+    ...(settings.shareSubscriptions
+      ? {
+          sharing: {
+            subscriptions: shared,
+            principalKey: options.principalKey ?? ((principal: P) => canonicalKey(principal)),
+          },
+        }
+      : {}),
   }
   const wss = new WebSocketServer({
     noServer: true,
@@ -135,7 +158,7 @@ export function attachRealtimeGateway<P, C>(
     stats() {
       let subscriptions = 0
       for (const connection of connections.values()) subscriptions += connection.operationCount()
-      return { connections: connections.size, subscriptions }
+      return { connections: connections.size, subscriptions, sharedExecutions: shared.stats().groups }
     },
     close,
   }

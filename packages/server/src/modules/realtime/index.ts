@@ -9,6 +9,8 @@ export type { RealtimeGateway, RealtimeGatewayOptions } from './gateway.js'
 export { createRealtimeHub, SubscriberLagged, TopicUnavailable, DEFAULT_MAX_QUEUED_EVENTS } from './hub.js'
 export type { RealtimeHub, RealtimeHubOptions, TopicSubscription } from './hub.js'
 export { createConnection, systemClock } from './connection.js'
+export { canonicalKey, createSharedSubscriptions } from './shared.js'
+export type { SharedMember, SharedSubscriptions } from './shared.js'
 export type { Clock, Connection, ConnectionOptions, RealtimeSocket } from './connection.js'
 export {
   CloseCode,

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  getNamedType,
   GraphQLEnumType,
   GraphQLList,
   GraphQLNonNull,

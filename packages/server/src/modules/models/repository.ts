@@ -132,23 +132,49 @@ export async function selectModels(
     )
   }
   const whereSql = where.join(' AND ')
-  const { rows: count } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM models m WHERE ${whereSql}`,
-    params,
-  )
-  const pageParams = [...params]
   let keyset = ''
   if (options.after) {
-    pageParams.push(options.after.sortKey, options.after.id)
-    keyset = ` AND (m.updated_at, m.id) < ($${pageParams.length - 1}::timestamptz, $${pageParams.length})`
+    params.push(options.after.sortKey, options.after.id)
+    keyset = ` AND (m.updated_at, m.id) < ($${params.length - 1}::timestamptz, $${params.length})`
   }
-  pageParams.push(options.limit + 1)
-  const { rows } = await db.query<ModelRow & { sort_key: string }>(
-    `SELECT m.id, m.project_id, m.name, m.description, m.author_id, m.created_at, m.updated_at,
-            m.updated_at::text AS sort_key
-     FROM models m WHERE ${whereSql}${keyset}
-     ORDER BY m.updated_at DESC, m.id DESC LIMIT $${pageParams.length}`,
-    pageParams,
+  params.push(options.limit + 1)
+  // The total and the page in one round trip (see selectVersions).
+  const { rows } = await db.query<ModelRow & { sort_key: string; total_count: number }>(
+    `SELECT c.total_count, p.* FROM (SELECT count(*)::int AS total_count FROM models m WHERE ${whereSql}) c
+     LEFT JOIN LATERAL (
+       SELECT m.id, m.project_id, m.name, m.description, m.author_id, m.created_at, m.updated_at,
+              m.updated_at::text AS sort_key
+       FROM models m WHERE ${whereSql}${keyset}
+       ORDER BY m.updated_at DESC, m.id DESC LIMIT $${params.length}
+     ) p ON true
+     ORDER BY p.updated_at DESC, p.id DESC`,
+    params,
   )
-  return { rows, totalCount: count[0]?.n ?? 0 }
+  return { rows: rows.filter((r) => r.id !== null), totalCount: rows[0]?.total_count ?? 0 }
+}
+
+/**
+ * The first page (most recently updated first) of each project's models, in one query (a LATERAL scan
+ * per project on models_project_updated), with each project's model count.
+ */
+export async function selectFirstModelsOfProjects(
+  db: SqlExecutor,
+  projectIds: readonly string[],
+  limit: number,
+): Promise<{ rows: (ModelRow & { sort_key: string })[]; counts: Map<string, number> }> {
+  const [{ rows }, { rows: counts }] = await Promise.all([
+    db.query<ModelRow & { sort_key: string }>(
+      `SELECT m.*, m.updated_at::text AS sort_key
+       FROM unnest($1::text[]) AS p(id)
+       CROSS JOIN LATERAL (
+         SELECT ${COLUMNS} FROM models WHERE project_id = p.id ORDER BY updated_at DESC, id DESC LIMIT $2
+       ) m`,
+      [projectIds, limit],
+    ),
+    db.query<{ project_id: string; n: number }>(
+      'SELECT project_id, count(*)::int AS n FROM models WHERE project_id = ANY($1::text[]) GROUP BY project_id',
+      [projectIds],
+    ),
+  ])
+  return { rows, counts: new Map(counts.map((r) => [r.project_id, r.n])) }
 }

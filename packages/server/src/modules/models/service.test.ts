@@ -113,6 +113,23 @@ describe('models service (pglite)', () => {
     expect(new Set(seen).size).toBe(1000)
   })
 
+  it('answers the first pages of many projects at once, as list does', async () => {
+    const busy = await ctx.newProject(owner.id)
+    const bare = await ctx.newProject(owner.id)
+    await sql.query(
+      `INSERT INTO models (id, project_id, name, updated_at)
+       SELECT 'f' || lpad(i::text, 9, '0'), $1, 'model ' || i, now() - ((i % 3) || ' seconds')::interval
+       FROM generate_series(1, 12) AS i`,
+      [busy.id],
+    )
+    await sql.query('DELETE FROM models WHERE project_id = $1', [bare.id])
+    const ids = [busy.id, bare.id, 'nosuchproj']
+    for (const limit of [0, 1, 5, 25]) {
+      const pages = await ctx.models.firstPagesOfProjects(ids, limit)
+      for (const id of ids) expect(pages.get(id)).toEqual(await ctx.models.list(id, { limit }))
+    }
+  })
+
   it('filters by search, ids, excludeIds and versions', async () => {
     const project = await ctx.newProject(owner.id)
     const a = await ctx.models.create({ projectId: project.id, name: 'arch/walls', actorId: owner.id })

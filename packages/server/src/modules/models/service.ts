@@ -15,6 +15,7 @@ import {
   deleteModel,
   insertModel,
   lockModel,
+  selectFirstModelsOfProjects,
   selectModel,
   selectModelByName,
   selectModels,
@@ -65,6 +66,11 @@ export interface ModelsService {
   getByName(projectId: string, name: string): Promise<Model | null>
   getMany(ids: readonly string[]): Promise<Model[]>
   list(projectId: string, query?: ModelFilter & { limit?: number | null; cursor?: string | null }): Promise<Page<Model>>
+  /**
+   * The first page of each project's models (as `list` without filter or cursor), in two queries whatever
+   * the number of projects; a project without models gets an empty page.
+   */
+  firstPagesOfProjects(projectIds: readonly string[], limit?: number | null): Promise<Map<string, Page<Model>>>
   /** The model named `name`, created (with its activity entry) inside `db` when missing. */
   ensureByName(
     db: SqlExecutor,
@@ -255,6 +261,21 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
         { limit: size, after: decodeCursor(query.cursor) },
       )
       return toPage(rows, size, totalCount, toModel)
+    },
+
+    async firstPagesOfProjects(projectIds, limit) {
+      const size = pageSize(limit)
+      const pages = new Map<string, Page<Model>>()
+      if (projectIds.length === 0) return pages
+      const { rows, counts } = await selectFirstModelsOfProjects(sql, projectIds, size + 1)
+      const byProject = new Map<string, typeof rows>()
+      for (const row of rows) {
+        const list = byProject.get(row.project_id)
+        if (list === undefined) byProject.set(row.project_id, [row])
+        else list.push(row)
+      }
+      for (const id of projectIds) pages.set(id, toPage(byProject.get(id) ?? [], size, counts.get(id) ?? 0, toModel))
+      return pages
     },
 
     async ensureByName(db, input) {

@@ -202,19 +202,23 @@ export async function selectProjectsOfUser(
     filters.push(`r.role = ANY($${params.length}::text[])`)
   }
   const from = `FROM projects p JOIN project_roles r ON r.project_id = p.id WHERE ${filters.join(' AND ')}`
-  const { rows: count } = await db.query<{ n: number }>(`SELECT count(*)::int AS n ${from}`, params)
-  const pageParams = [...params]
   let keyset = ''
   if (options.after) {
-    pageParams.push(options.after.sortKey, options.after.id)
-    keyset = ` AND (p.updated_at, p.id) < ($${pageParams.length - 1}::timestamptz, $${pageParams.length})`
+    params.push(options.after.sortKey, options.after.id)
+    keyset = ` AND (p.updated_at, p.id) < ($${params.length - 1}::timestamptz, $${params.length})`
   }
-  pageParams.push(options.limit + 1)
-  const { rows } = await db.query<UserProjectRow>(
-    `SELECT p.id, p.name, p.description, p.visibility, p.created_at, p.updated_at, r.role,
-            p.updated_at::text AS sort_key
-     ${from}${keyset} ORDER BY p.updated_at DESC, p.id DESC LIMIT $${pageParams.length}`,
-    pageParams,
+  params.push(options.limit + 1)
+  // The total and the page in one round trip: the count's single row, LEFT JOINed to the page (a row of
+  // NULLs when the page is empty).
+  const { rows } = await db.query<UserProjectRow & { total_count: number }>(
+    `SELECT c.total_count, page.* FROM (SELECT count(*)::int AS total_count ${from}) c
+     LEFT JOIN LATERAL (
+       SELECT p.id, p.name, p.description, p.visibility, p.created_at, p.updated_at, r.role,
+              p.updated_at::text AS sort_key
+       ${from}${keyset} ORDER BY p.updated_at DESC, p.id DESC LIMIT $${params.length}
+     ) page ON true
+     ORDER BY page.updated_at DESC, page.id DESC`,
+    params,
   )
-  return { rows, totalCount: count[0]?.n ?? 0 }
+  return { rows: rows.filter((r) => r.id !== null), totalCount: rows[0]?.total_count ?? 0 }
 }

@@ -104,9 +104,6 @@ export async function selectVersions(
   options: { limit: number; after: { sortKey: string; id: string } | null },
 ): Promise<{ rows: (VersionRow & { sort_key: string })[]; totalCount: number }> {
   const where = `${scope.column} = $1`
-  const { rows: count } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM versions WHERE ${where}`, [
-    scope.value,
-  ])
   const params: unknown[] = [scope.value]
   let keyset = ''
   if (options.after) {
@@ -114,12 +111,18 @@ export async function selectVersions(
     keyset = ` AND (created_at, id) < ($2::timestamptz, $3)`
   }
   params.push(options.limit + 1)
-  const { rows } = await db.query<VersionRow & { sort_key: string }>(
-    `SELECT ${COLUMNS}, created_at::text AS sort_key FROM versions WHERE ${where}${keyset}
-     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+  // The total and the page in one round trip: the count's single row, LEFT JOINed to the page (a row of
+  // NULLs when the page is empty).
+  const { rows } = await db.query<VersionRow & { sort_key: string; total_count: number }>(
+    `SELECT c.total_count, v.* FROM (SELECT count(*)::int AS total_count FROM versions WHERE ${where}) c
+     LEFT JOIN LATERAL (
+       SELECT ${COLUMNS}, created_at::text AS sort_key FROM versions WHERE ${where}${keyset}
+       ORDER BY created_at DESC, id DESC LIMIT $${params.length}
+     ) v ON true
+     ORDER BY v.created_at DESC, v.id DESC`,
     params,
   )
-  return { rows, totalCount: count[0]?.n ?? 0 }
+  return { rows: rows.filter((r) => r.id !== null), totalCount: rows[0]?.total_count ?? 0 }
 }
 
 /** Version counts per model, for the models given. */
@@ -129,4 +132,24 @@ export async function countVersionsByModel(db: SqlExecutor, modelIds: readonly s
     [modelIds],
   )
   return new Map(rows.map((r) => [r.model_id, r.n]))
+}
+
+/**
+ * The newest `limit` versions of each model given, in one query (a LATERAL index scan per model on
+ * versions_model_created): what a list of models asks for when each shows its latest versions.
+ */
+export async function selectFirstVersionsOfModels(
+  db: SqlExecutor,
+  modelIds: readonly string[],
+  limit: number,
+): Promise<(VersionRow & { sort_key: string })[]> {
+  const { rows } = await db.query<VersionRow & { sort_key: string }>(
+    `SELECT v.*, v.created_at::text AS sort_key
+     FROM unnest($1::text[]) AS m(id)
+     CROSS JOIN LATERAL (
+       SELECT ${COLUMNS} FROM versions WHERE model_id = m.id ORDER BY created_at DESC, id DESC LIMIT $2
+     ) v`,
+    [modelIds, limit],
+  )
+  return rows
 }

@@ -150,6 +150,25 @@ describe.each(['pglite', 'postgres'] as const)('versions service (%s)', (kind) =
     expect((await ctx.versions.countByModel([model.id])).get(model.id)).toBe(7)
   })
 
+  it('answers the first pages of many models at once, as listForModel does', async () => {
+    const a = await ctx.models.create({ projectId: project.id, name: 'first-a', actorId: owner.id })
+    const b = await ctx.models.create({ projectId: project.id, name: 'first-b', actorId: owner.id })
+    const empty = await ctx.models.create({ projectId: project.id, name: 'first-empty', actorId: owner.id })
+    for (let i = 0; i < 3; i++) await ctx.newVersion(project.id, a.id, owner.id)
+    await ctx.newVersion(project.id, b.id, owner.id)
+    const ids = [a.id, b.id, empty.id, 'nosuchmodel']
+    for (const limit of [0, 1, 2, 5]) {
+      const pages = await ctx.versions.firstPagesOfModels(ids, limit)
+      for (const id of ids) expect(pages.get(id)).toEqual(await ctx.versions.listForModel(id, { limit }))
+    }
+    // The cursor of a batched first page continues where listForModel's would.
+    const first = (await ctx.versions.firstPagesOfModels([a.id], 2)).get(a.id)!
+    const rest = await ctx.versions.listForModel(a.id, { limit: 2, cursor: first.cursor })
+    expect([...first.items, ...rest.items].map((v) => v.id)).toEqual(
+      (await ctx.versions.listForModel(a.id, { limit: 10 })).items.map((v) => v.id),
+    )
+  })
+
   it('deletes versions with their model, and everything with the project', async () => {
     const p = await ctx.newProject(owner.id)
     const m = await ctx.models.getByName(p.id, 'main')

@@ -21,6 +21,7 @@ import {
   moveVersions,
   selectVersion,
   selectVersions,
+  selectFirstVersionsOfModels,
   selectVersionsByIds,
   updateVersionMessage,
   type VersionRow,
@@ -86,6 +87,11 @@ export interface VersionsService {
   listForModel(modelId: string, query?: { limit?: number | null; cursor?: string | null }): Promise<Page<Version>>
   listForProject(projectId: string, query?: { limit?: number | null; cursor?: string | null }): Promise<Page<Version>>
   countByModel(modelIds: readonly string[]): Promise<Map<string, number>>
+  /**
+   * The first page of each model's versions (as `listForModel` without a cursor), in two queries whatever
+   * the number of models; a model without versions gets an empty page.
+   */
+  firstPagesOfModels(modelIds: readonly string[], limit?: number | null): Promise<Map<string, Page<Version>>>
 }
 
 export interface VersionsServiceDeps {
@@ -347,6 +353,27 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
     async countByModel(modelIds) {
       if (modelIds.length === 0) return new Map()
       return countVersionsByModel(sql, modelIds)
+    },
+
+    async firstPagesOfModels(modelIds, limit) {
+      const size = pageSize(limit)
+      const pages = new Map<string, Page<Version>>()
+      if (modelIds.length === 0) return pages
+      const [counts, rows] = await Promise.all([
+        countVersionsByModel(sql, modelIds),
+        // limit 0 asks only for the totals.
+        size === 0 ? Promise.resolve([]) : selectFirstVersionsOfModels(sql, modelIds, size + 1),
+      ])
+      const byModel = new Map<string, typeof rows>()
+      for (const row of rows) {
+        const list = byModel.get(row.model_id)
+        if (list === undefined) byModel.set(row.model_id, [row])
+        else list.push(row)
+      }
+      for (const id of modelIds) {
+        pages.set(id, toPage(byModel.get(id) ?? [], size, counts.get(id) ?? 0, toVersion))
+      }
+      return pages
     },
   }
 }

@@ -26,7 +26,7 @@ import { graphqlRoutes } from './rest.js'
 const silent = pino({ level: 'silent' })
 type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
 
-describe('account mutations over GraphQL', () => {
+describe.each(['pglite', 'postgres'] as const)('account mutations over GraphQL (%s)', (kind) => {
   let dir: string
   let sql: Sql & { dispose(): Promise<void> }
   let blobs: BlobStore
@@ -43,7 +43,7 @@ describe('account mutations over GraphQL', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'truss-account-mutations-'))
-    sql = await openDatabase('pglite')
+    sql = await openDatabase(kind)
     blobs = await createBlobStore({ dataDir: dir })
     bus = createMemoryBus({ logger: silent })
     ctx = domainContext(sql, recordingBus())

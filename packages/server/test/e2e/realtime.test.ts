@@ -133,7 +133,12 @@ describe('realtime e2e, legacy protocol (graphql-ws) with raw frames', () => {
     await stranger.init({ Authorization: 'other' })
     for (const client of [first, second, stranger]) client.send(start('s', 'p5'))
     await vi.waitFor(() =>
-      expect(node.gateway.stats()).toEqual({ connections: 3, subscriptions: 3, sharedExecutions: 2 }),
+      expect(node.gateway.stats()).toEqual({
+        connections: 3,
+        subscriptions: 3,
+        sharedExecutions: 2,
+        sharedSubscribers: 3,
+      }),
     )
     await listening('project:p5')
     await node.hub.publish('project:p5', { id: 'v5', type: 'CREATED', seq: 5 })

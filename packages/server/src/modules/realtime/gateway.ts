@@ -48,8 +48,11 @@ export interface RealtimeGatewayOptions<P, C> {
 }
 
 export interface RealtimeGateway {
-  /** `sharedExecutions`: graphql-js event streams run for shared subscriptions (one per group). */
-  stats(): { connections: number; subscriptions: number; sharedExecutions: number }
+  /**
+   * `sharedExecutions`: graphql-js event streams run for shared subscriptions (one per group);
+   * `sharedSubscribers`: the live operations they serve.
+   */
+  stats(): { connections: number; subscriptions: number; sharedExecutions: number; sharedSubscribers: number }
   /** Close every connection (1001) and stop taking upgrades. Also runs on the app's `preClose`. */
   close(): Promise<void>
 }
@@ -158,7 +161,8 @@ export function attachRealtimeGateway<P, C>(
     stats() {
       let subscriptions = 0
       for (const connection of connections.values()) subscriptions += connection.operationCount()
-      return { connections: connections.size, subscriptions, sharedExecutions: shared.stats().groups }
+      const { groups, members } = shared.stats()
+      return { connections: connections.size, subscriptions, sharedExecutions: groups, sharedSubscribers: members }
     },
     close,
   }

@@ -37,7 +37,7 @@ export interface GraphqlDeps {
   tokens: Pick<TokensService, 'create' | 'revoke' | 'ownerOf'>
   /** Server name, company, description, … (`serverInfo`, `serverInfoUpdate`). */
   settings: Pick<ServerSettingsService, 'get' | 'update'>
-  objects: Pick<ObjectsService, 'getObject'>
+  objects: Pick<ObjectsService, 'getObject' | 'streamIds' | 'parseBatch' | 'store'>
   policy: Policy
   serverInfo: ServerInfoFacts
 }

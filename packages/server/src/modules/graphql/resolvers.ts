@@ -14,6 +14,7 @@ import { TOKEN_LENGTH } from '../tokens/service.js'
 import type { User } from '../users/service.js'
 import type { Version } from '../versions/service.js'
 import { firstPageKey, type GraphqlContext } from './context.js'
+import { createObjects, loadObject, objectChildren, type GraphqlObject } from './objects.js'
 import { subscriptionResolvers } from './subscriptions.js'
 
 type Args = Record<string, unknown>
@@ -91,19 +92,6 @@ async function projectVersion(ctx: GraphqlContext, projectId: string, id: string
   return version
 }
 
-async function objectOf(ctx: GraphqlContext, projectId: string, id: string) {
-  const json = await ctx.deps.objects.getObject(projectId, id)
-  if (json === null) return null
-  const data = JSON.parse(json) as Args
-  return {
-    id,
-    speckleType: str(data.speckle_type),
-    totalChildrenCount: typeof data.totalChildrenCount === 'number' ? data.totalChildrenCount : null,
-    createdAt: null,
-    data,
-  }
-}
-
 /** `User.projects` / legacy `streams`: the caller's own projects only. */
 async function userProjects(ctx: GraphqlContext, user: { id: string }, args: Args) {
   if (ctx.principal?.userId !== user.id) throw new NotFound('user', user.id)
@@ -147,7 +135,7 @@ const projectFields = {
       })),
     )
   },
-  object: (p: Project, args: Args, ctx: GraphqlContext) => objectOf(ctx, p.id, required(args.id, 'id')),
+  object: (p: Project, args: Args, ctx: GraphqlContext) => loadObject(ctx.deps.objects, p.id, required(args.id, 'id')),
 }
 
 export function createResolvers(): ResolverMap {
@@ -295,6 +283,10 @@ export function createResolvers(): ResolverMap {
         if (id !== null) return ctx.deps.versions.getById(p.id, id)
         return (await ctx.deps.versions.listForProject(p.id, { limit: 1 })).items[0] ?? null
       },
+    },
+
+    Object: {
+      children: (o: GraphqlObject, args: Args, ctx: GraphqlContext) => objectChildren(ctx.deps.objects, o, args),
     },
 
     Branch: {
@@ -536,6 +528,12 @@ export function createResolvers(): ResolverMap {
           actorId: actor(ctx).userId,
         })
         return true
+      },
+      objectCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.objectInput)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        return createObjects(ctx.deps.objects, projectId, input.objects)
       },
     },
 

@@ -187,9 +187,27 @@ export const typeDefs = /* GraphQL */ `
   type Object {
     id: String!
     speckleType: String
-    totalChildrenCount: Int
+    applicationId: String @deprecated(reason: "Not implemented.")
     createdAt: DateTime
+    totalChildrenCount: Int
     data: JSONObject
+    children(
+      limit: Int! = 100
+      depth: Int! = 50
+      select: [String]
+      cursor: String
+      query: [JSONObject!]
+      orderBy: JSONObject
+    ): ObjectCollection!
+  }
+  type ObjectCollection {
+    totalCount: Int!
+    cursor: String
+    objects: [Object!]!
+  }
+  input ObjectCreateInput {
+    streamId: String!
+    objects: [JSONObject]!
   }
 
   type Mutation {
@@ -212,6 +230,7 @@ export const typeDefs = /* GraphQL */ `
     commitUpdate(commit: CommitUpdateInput!): Boolean!
     commitReceive(input: CommitReceivedInput!): Boolean!
     commitDelete(commit: CommitDeleteInput!): Boolean
+    objectCreate(objectInput: ObjectCreateInput!): [String!]!
   }
 
   type ActiveUserMutations {

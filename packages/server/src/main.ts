@@ -135,6 +135,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       users,
       tokens,
       objects,
+      apps,
       policy,
       settings,
       serverInfo: {

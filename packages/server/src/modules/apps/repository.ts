@@ -106,3 +106,25 @@ export async function deleteRefreshToken(db: SqlExecutor, id: string): Promise<b
   const { rows } = await db.query('DELETE FROM refresh_tokens WHERE id = $1 RETURNING id', [id])
   return rows.length === 1
 }
+
+/** Apps a user registered, oldest first. */
+export async function selectAppsByAuthor(db: SqlExecutor, userId: string): Promise<AppRow[]> {
+  const { rows } = await db.query<AppRow>(
+    `SELECT ${APP_COLUMNS} FROM apps WHERE author_id = $1 ORDER BY created_at, id`,
+    [userId],
+  )
+  return rows
+}
+
+/** Apps a user authorized: those holding one of the user's unexpired refresh tokens. */
+export async function selectAppsAuthorizedBy(db: SqlExecutor, userId: string, at: Date): Promise<AppRow[]> {
+  const { rows } = await db.query<AppRow>(
+    `SELECT ${APP_COLUMNS.split(', ')
+      .map((c) => `a.${c}`)
+      .join(', ')} FROM apps a
+     WHERE EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.app_id = a.id AND r.user_id = $1 AND r.expires_at > $2)
+     ORDER BY a.name, a.id`,
+    [userId, at],
+  )
+  return rows
+}

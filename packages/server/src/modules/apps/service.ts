@@ -15,6 +15,8 @@ import {
   insertAccessCode,
   insertRefreshToken,
   selectApp,
+  selectAppsAuthorizedBy,
+  selectAppsByAuthor,
   selectRefreshToken,
   takeAccessCode,
   upsertApp,
@@ -30,6 +32,7 @@ export interface App {
   trusted: boolean
   public: boolean
   authorId: string | null
+  createdAt: Date
 }
 
 export interface TokenPair {
@@ -55,6 +58,10 @@ export interface AppsService {
   }): Promise<TokenPair>
   /** A new token pair for a refresh token; the old refresh token stays valid (as Speckle). */
   refresh(input: { appId: string; appSecret: string; refreshToken: string }): Promise<TokenPair>
+  /** The apps a user registered. */
+  createdBy(userId: string): Promise<App[]>
+  /** The apps a user authorized (holding one of the user's unexpired refresh tokens). */
+  authorizedBy(userId: string): Promise<App[]>
   /** Delete a refresh token, if it is one; `userId` (when given) must own it. */
   revokeRefreshToken(refreshToken: string, userId?: string): Promise<boolean>
 }
@@ -97,6 +104,7 @@ function toApp(row: AppRow): App {
     trusted: row.trusted,
     public: row.public,
     authorId: row.author_id,
+    createdAt: row.created_at,
   }
 }
 
@@ -136,6 +144,9 @@ export function createAppsService(options: AppsServiceOptions): AppsService {
   }
 
   return {
+    createdBy: async (userId) => (await selectAppsByAuthor(sql, userId)).map(toApp),
+    authorizedBy: async (userId) => (await selectAppsAuthorizedBy(sql, userId, new Date(now()))).map(toApp),
+
     async ensureBuiltInApps(publicUrl) {
       await sql.transaction(async (tx) => {
         for (const app of BUILT_IN_APPS) {

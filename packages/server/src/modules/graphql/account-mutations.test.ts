@@ -17,6 +17,7 @@ import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
 import { domainContext, recordingBus, type DomainContext } from '../../test-utils/domain.js'
 import { createServerSettingsService, type ServerSettingsService } from '../accounts/settings.js'
+import { createAppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
 import { openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
@@ -57,6 +58,7 @@ describe.each(['pglite', 'postgres'] as const)('account mutations over GraphQL (
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
+      apps: createAppsService({ sql, tokens: ctx.tokens }),
       objects: ctx.objects,
       policy: createPolicy({ projects: ctx.projects }),
       settings,

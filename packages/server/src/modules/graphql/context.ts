@@ -6,8 +6,9 @@
 import DataLoader from 'dataloader'
 import type { Page } from '../../pagination.js'
 import type { ServerSettingsService } from '../accounts/settings.js'
+import type { AppsService } from '../apps/service.js'
 import type { Principal } from '../auth/principal.js'
-import type { Model, ModelsService } from '../models/service.js'
+import type { Model, ModelsService, ModelsTreeItem } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
 import type { Policy } from '../policy/service.js'
 import type { Project, ProjectRole, ProjectsService } from '../projects/service.js'
@@ -34,7 +35,9 @@ export interface GraphqlDeps {
   models: ModelsService
   versions: VersionsService
   users: Pick<UsersService, 'getById' | 'getMany' | 'update'>
-  tokens: Pick<TokensService, 'create' | 'revoke' | 'ownerOf'>
+  tokens: Pick<TokensService, 'create' | 'createAppToken' | 'revoke' | 'ownerOf' | 'listPersonal' | 'appOf'>
+  /** `activeUser.createdApps` / `authorizedApps`. */
+  apps: Pick<AppsService, 'createdBy' | 'authorizedBy'>
   /** Server name, company, description, … (`serverInfo`, `serverInfoUpdate`). */
   settings: Pick<ServerSettingsService, 'get' | 'update'>
   objects: Pick<ObjectsService, 'getObject' | 'streamIds' | 'parseBatch' | 'store'>
@@ -55,6 +58,38 @@ export interface Loaders {
   /** First pages (no cursor, no filter) of a model's versions / a project's models; key `firstPageKey`. */
   modelVersions: DataLoader<string, Page<Version>>
   projectModels: DataLoader<string, Page<Model>>
+  /** Models by `treeKey(projectId, name)` (case-insensitive names). */
+  modelsByName: DataLoader<string, Model | null>
+  /** The models tree items below a parent, by `treeKey(projectId, parentName)`. */
+  childrenTrees: DataLoader<string, ModelsTreeItem[]>
+  /** `Project.sourceApps` by project id. */
+  sourceApps: DataLoader<string, string[]>
+}
+
+/** The key of the per-project name loaders: project id and name (ids have no newline). */
+export const treeKey = (projectId: string, name: string): string => `${projectId}\n${name}`
+
+/** Group `treeKey` keys by project and answer each with one call per project. */
+function perProject<T>(
+  load: (projectId: string, names: string[]) => Promise<Map<string, T>>,
+  missing: T,
+): DataLoader<string, T> {
+  return new DataLoader(async (keys) => {
+    const byProject = new Map<string, string[]>()
+    for (const key of keys) {
+      const at = key.indexOf('\n')
+      const names = byProject.get(key.slice(0, at))
+      if (names === undefined) byProject.set(key.slice(0, at), [key.slice(at + 1)])
+      else names.push(key.slice(at + 1))
+    }
+    const answers = new Map<string, T>()
+    await Promise.all(
+      [...byProject].map(async ([projectId, names]) => {
+        for (const [name, value] of await load(projectId, names)) answers.set(treeKey(projectId, name), value)
+      }),
+    )
+    return keys.map((key) => answers.get(key) ?? missing)
+  })
 }
 
 /** The key of a first-page loader: the page size (already clamped by `pageSize`) and the parent's id. */
@@ -111,6 +146,16 @@ export function createLoaders(deps: GraphqlDeps, principal: Principal | null): L
     }),
     modelVersions: firstPages((ids, limit) => deps.versions.firstPagesOfModels(ids, limit)),
     projectModels: firstPages((ids, limit) => deps.models.firstPagesOfProjects(ids, limit)),
+    modelsByName: perProject<Model | null>(async (projectId, names) => {
+      const found = await deps.models.getManyByName(projectId, names)
+      const byLower = new Map(found.map((m) => [m.name.toLowerCase(), m]))
+      return new Map(names.map((name) => [name, byLower.get(name.toLowerCase()) ?? null]))
+    }, null),
+    childrenTrees: perProject<ModelsTreeItem[]>((projectId, names) => deps.models.childrenTrees(projectId, names), []),
+    sourceApps: new DataLoader(async (ids) => {
+      const apps = await deps.versions.sourceAppsOf(ids)
+      return ids.map((id) => apps.get(id) ?? [])
+    }),
   }
 }
 

@@ -17,6 +17,7 @@ import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
 import { createServerSettingsService } from '../accounts/settings.js'
+import { createAppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
 import { openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
@@ -59,6 +60,7 @@ describe('GraphQL over HTTP', () => {
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
+      apps: createAppsService({ sql, tokens: ctx.tokens }),
       objects: ctx.objects,
       policy,
       settings: createServerSettingsService({ sql, defaults: { name: 'Truss test' } }),

@@ -3,17 +3,19 @@
  * Speckle's terms. Legacy names (stream, branch, commit) live only here, mapped onto projects, models and
  * versions (the same records: ids are interchangeable).
  */
-import { BadUserInput, NotFound } from '../../errors.js'
+import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
 import { pageSize, type Page } from '../../pagination.js'
 import { ID_LENGTH } from '../auth/ids.js'
 import { SCOPES, type Principal } from '../auth/principal.js'
-import { displayName, type Model } from '../models/service.js'
+import type { App } from '../apps/service.js'
+import { displayName, type Model, type ModelsTreeItem } from '../models/service.js'
 import { requireServer, type ProjectAction } from '../policy/service.js'
 import { isProjectRole, type Project, type ProjectRole, type ProjectVisibility } from '../projects/service.js'
 import { TOKEN_LENGTH } from '../tokens/service.js'
 import type { User } from '../users/service.js'
+import type { TokenInfo } from '../tokens/service.js'
 import type { Version } from '../versions/service.js'
-import { firstPageKey, type GraphqlContext } from './context.js'
+import { firstPageKey, treeKey, type GraphqlContext } from './context.js'
 import { createObjects, loadObject, objectChildren, type GraphqlObject } from './objects.js'
 import { subscriptionResolvers } from './subscriptions.js'
 
@@ -118,11 +120,79 @@ async function legacyStreamCommits(ctx: GraphqlContext, page: Page<Version>) {
   return page
 }
 
+/** Speckle's lifespan for a token that never expires (about 100 years, in milliseconds). */
+const NO_EXPIRY_LIFESPAN_MS = 3_154_000_000_000
+
+function apiToken(t: TokenInfo) {
+  return {
+    id: t.id,
+    name: t.name,
+    lastChars: t.lastChars ?? '',
+    scopes: t.scopes,
+    createdAt: t.createdAt,
+    // The expiry is computed by this process and the creation time by the database: whole seconds hide the skew.
+    lifespan:
+      t.expiresAt === null
+        ? NO_EXPIRY_LIFESPAN_MS
+        : Math.round((t.expiresAt.getTime() - t.createdAt.getTime()) / 1000) * 1000,
+    lastUsed: t.lastUsedAt ?? t.createdAt,
+  }
+}
+
+async function appAuthor(ctx: GraphqlContext, app: App) {
+  if (app.authorId === null) return null
+  const user = await ctx.loaders.users.load(app.authorId)
+  return user === null ? null : { id: user.id, name: user.name, avatar: user.avatar }
+}
+
+function appListItem(ctx: GraphqlContext, app: App) {
+  return {
+    id: app.id,
+    name: app.name,
+    description: app.description,
+    redirectUrl: app.redirectUrl,
+    termsAndConditionsLink: null,
+    trustByDefault: app.trusted,
+    logo: null,
+    author: () => appAuthor(ctx, app),
+  }
+}
+
+/** Only the signed-in user's own profile lists tokens and apps. */
+function ownProfile(ctx: GraphqlContext, user: User, action: 'readTokens' | 'readApps'): Principal {
+  if (ctx.principal?.userId !== user.id) throw new Forbidden('You can only view your own tokens and apps')
+  return requireServer(ctx.principal, action)
+}
+
+/** A token's `lifespan` (milliseconds, BigInt as a number or a string) as its expiry; none: never. */
+function lifespanToExpiry(v: unknown): Date | null {
+  if (v === undefined || v === null) return null
+  const ms = Number(v)
+  if (!Number.isFinite(ms) || ms <= 0) throw new BadUserInput('lifespan must be a positive number of milliseconds')
+  // Beyond what a Date can hold: it never expires.
+  return ms >= NO_EXPIRY_LIFESPAN_MS ? null : new Date(Date.now() + ms)
+}
+
+function idList(v: unknown, name: string, max = 1000): string[] {
+  const ids = strs(v) ?? []
+  if (ids.length === 0) throw new BadUserInput(`${name} must list at least one id`)
+  if (ids.length > max) throw new BadUserInput(`${name} lists more than ${max} ids`)
+  return [...new Set(ids)]
+}
+
+/** Delete projects the caller owns (or, `asAdmin`, any project): all are checked before any is deleted. */
+async function deleteProjects(ctx: GraphqlContext, ids: string[], asAdmin: boolean): Promise<boolean> {
+  const principal = requireServer(ctx.principal, 'deleteAnyProjects')
+  if (!asAdmin) await Promise.all(ids.map((id) => authorize(ctx, id, 'manage')))
+  const deleted = await Promise.all(ids.map((id) => ctx.deps.projects.delete(id, principal.userId)))
+  return deleted.every(Boolean)
+}
+
 const projectFields = {
   visibility: (p: Project) => (p.visibility === 'private' ? 'PRIVATE' : 'UNLISTED'),
   role: (p: Project, _a: Args, ctx: GraphqlContext) => ctx.loaders.roles.load(p.id),
   allowPublicComments: () => false,
-  sourceApps: () => [],
+  sourceApps: (p: Project, _a: Args, ctx: GraphqlContext) => ctx.loaders.sourceApps.load(p.id),
   // Truss has no workspaces: every project is a personal one.
   workspaceId: () => null,
   team: async (p: Project, _a: Args, ctx: GraphqlContext) => {
@@ -181,6 +251,25 @@ export function createResolvers(): ResolverMap {
       email: (u: User, _a: Args, ctx: GraphqlContext) => (ctx.principal?.scopes.has('profile:email') ? u.email : null),
       projects: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
       streams: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
+      apiTokens: async (u: User, _a: Args, ctx: GraphqlContext) => {
+        ownProfile(ctx, u, 'readTokens')
+        return (await ctx.deps.tokens.listPersonal(u.id)).map(apiToken)
+      },
+      authorizedApps: async (u: User, _a: Args, ctx: GraphqlContext) => {
+        ownProfile(ctx, u, 'readApps')
+        return (await ctx.deps.apps.authorizedBy(u.id)).map((app) => appListItem(ctx, app))
+      },
+      createdApps: async (u: User, _a: Args, ctx: GraphqlContext) => {
+        ownProfile(ctx, u, 'readApps')
+        return (await ctx.deps.apps.createdBy(u.id)).map((app) => ({
+          ...appListItem(ctx, app),
+          // Speckle shows its author the app's secret; Truss keeps only its hash.
+          secret: null,
+          public: app.public,
+          createdAt: app.createdAt,
+          scopes: app.scopes.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? name })),
+        }))
+      },
     },
 
     Project: {
@@ -205,13 +294,32 @@ export function createResolvers(): ResolverMap {
       model: (p: Project, args: Args, ctx: GraphqlContext) => projectModel(ctx, p, required(args.id, 'id')),
       modelByName: async (p: Project, args: Args, ctx: GraphqlContext) => {
         const name = required(args.name, 'name')
-        const model = await ctx.deps.models.getByName(p.id, name)
+        const model = await ctx.loaders.modelsByName.load(treeKey(p.id, name))
         if (model === null) throw new NotFound('model', undefined)
         return model
       },
       versions: (p: Project, args: Args, ctx: GraphqlContext) =>
         ctx.deps.versions.listForProject(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
       version: (p: Project, args: Args, ctx: GraphqlContext) => projectVersion(ctx, p.id, required(args.id, 'id')),
+      modelsTree: (p: Project, args: Args, ctx: GraphqlContext) => {
+        const filter = obj(args.filter)
+        return ctx.deps.models.tree(p.id, {
+          limit: int(args.limit),
+          cursor: str(args.cursor),
+          search: str(filter.search),
+          sourceApps: strs(filter.sourceApps),
+          contributors: strs(filter.contributors),
+        })
+      },
+      modelChildrenTree: (p: Project, args: Args, ctx: GraphqlContext) =>
+        ctx.loaders.childrenTrees.load(treeKey(p.id, required(args.fullName, 'fullName'))),
+    },
+
+    ModelsTreeItem: {
+      model: (item: ModelsTreeItem, _a: Args, ctx: GraphqlContext) =>
+        ctx.loaders.modelsByName.load(treeKey(item.projectId, item.fullName)),
+      children: (item: ModelsTreeItem, _a: Args, ctx: GraphqlContext) =>
+        item.hasChildren ? ctx.loaders.childrenTrees.load(treeKey(item.projectId, item.fullName)) : [],
     },
 
     Model: {
@@ -220,14 +328,18 @@ export function createResolvers(): ResolverMap {
       author: async (m: Model, _a: Args, ctx: GraphqlContext) =>
         m.authorId === null ? null : limitedUser(await ctx.loaders.users.load(m.authorId)),
       versionCount: (m: Model, _a: Args, ctx: GraphqlContext) => ctx.loaders.versionCounts.load(m.id),
+      childrenTree: (m: Model, _a: Args, ctx: GraphqlContext) =>
+        ctx.loaders.childrenTrees.load(treeKey(m.projectId, m.name)),
       versions: async (m: Model, args: Args, ctx: GraphqlContext) => {
         const filter = obj(args.filter)
         const priority = strs(filter.priorityIds) ?? []
-        if (filter.priorityIdsOnly === true) {
-          const items = (await ctx.deps.versions.getMany(priority)).filter((v) => v.modelId === m.id)
-          return { totalCount: items.length, cursor: null, items }
-        }
-        return modelVersions(ctx, m, args)
+        const first =
+          priority.length > 0 ? (await ctx.deps.versions.getMany(priority)).filter((v) => v.modelId === m.id) : []
+        if (filter.priorityIdsOnly === true) return { totalCount: first.length, cursor: null, items: first }
+        // As Speckle: the priority versions lead the first page, and no page repeats them.
+        const page = await modelVersions(ctx, m, args)
+        const rest = page.items.filter((v) => !priority.includes(v.id))
+        return { ...page, items: str(args.cursor) ? rest : [...first, ...rest] }
       },
       version: async (m: Model, args: Args, ctx: GraphqlContext) => {
         const version = await projectVersion(ctx, m.projectId, required(args.id, 'id'))
@@ -325,12 +437,11 @@ export function createResolvers(): ResolverMap {
             { graphqlCode: 'TOKEN_CREATE_ERROR' },
           )
         }
-        const lifespan = input.lifespan === undefined || input.lifespan === null ? null : Number(input.lifespan)
         return ctx.deps.tokens.create({
           userId: principal.userId,
           name: required(input.name, 'name'),
           scopes,
-          expiresAt: lifespan === null || !Number.isFinite(lifespan) ? null : new Date(Date.now() + lifespan),
+          expiresAt: lifespanToExpiry(input.lifespan),
         })
       },
       apiTokenRevoke: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
@@ -344,6 +455,37 @@ export function createResolvers(): ResolverMap {
         // Someone else's token, or one already revoked or expired, is "not found": nothing is said about it.
         if ((await ctx.deps.tokens.ownerOf(tokenId)) !== principal.userId) throw new NotFound('token', tokenId)
         return ctx.deps.tokens.revoke(tokenId)
+      },
+      appTokenCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'createToken')
+        const input = obj(args.token)
+        // Only an app's token can make app tokens, for its own app, with scopes it holds itself.
+        const appId = await ctx.deps.tokens.appOf(principal.tokenId)
+        if (appId === null) {
+          throw new Forbidden('Only an app can create app tokens: authenticate with a token issued to an app')
+        }
+        if (Array.isArray(input.limitResources) && input.limitResources.length > 0) {
+          throw new BadUserInput('Tokens limited to resources (limitResources) are not supported by this server', {
+            graphqlCode: 'TOKEN_CREATE_ERROR',
+          })
+        }
+        const scopes = strs(input.scopes) ?? []
+        const denied = scopes.filter((s) => !principal.scopes.has(s))
+        if (scopes.length === 0 || denied.length > 0) {
+          throw new BadUserInput(
+            scopes.length === 0
+              ? 'A token needs at least one scope'
+              : `You cannot create a token with these scopes: ${denied.join(', ')}`,
+            { graphqlCode: 'TOKEN_CREATE_ERROR' },
+          )
+        }
+        return ctx.deps.tokens.createAppToken({
+          userId: principal.userId,
+          appId,
+          name: required(input.name, 'name'),
+          scopes,
+          expiresAt: lifespanToExpiry(input.lifespan),
+        })
       },
 
       activeUserMutations: () => ({}),
@@ -402,6 +544,9 @@ export function createResolvers(): ResolverMap {
         await authorize(ctx, id, 'manage')
         return ctx.deps.projects.delete(id, actor(ctx).userId)
       },
+      // An admin tool in Speckle: deletes any streams, whoever owns them.
+      streamsDelete: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        deleteProjects(ctx, idList(args.ids, 'ids'), true),
       streamUpdatePermission: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const input = obj(args.permissionParams)
         const projectId = required(input.streamId, 'streamId')
@@ -529,6 +674,29 @@ export function createResolvers(): ResolverMap {
         })
         return true
       },
+      commitsMove: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.versions.moveToModel({
+          projectId,
+          versionIds: idList(input.commitIds, 'commitIds'),
+          targetModelName: required(input.targetBranch, 'targetBranch'),
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
+      commitsDelete: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        await ctx.deps.versions.delete({
+          projectId,
+          versionIds: idList(input.commitIds, 'commitIds'),
+          actorId: actor(ctx).userId,
+        })
+        return true
+      },
       objectCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const input = obj(args.objectInput)
         const projectId = required(input.streamId, 'streamId')
@@ -599,6 +767,8 @@ export function createResolvers(): ResolverMap {
         }
         return loadProject(ctx, projectId)
       },
+      batchDelete: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        deleteProjects(ctx, idList(args.ids, 'ids'), false),
       leave: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const id = required(args.id, 'id')
         await authorize(ctx, id, 'leave')

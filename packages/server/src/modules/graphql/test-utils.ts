@@ -15,6 +15,7 @@ import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
 import { createServerSettingsService } from '../accounts/settings.js'
+import { createAppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
 import { openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
@@ -56,6 +57,7 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
+      apps: createAppsService({ sql, tokens: ctx.tokens }),
       objects: ctx.objects,
       policy: createPolicy({ projects: ctx.projects }),
       settings: createServerSettingsService({ sql, defaults: { name: 'Truss test' } }),

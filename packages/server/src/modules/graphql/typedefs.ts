@@ -76,6 +76,9 @@ export const typeDefs = /* GraphQL */ `
     createdAt: DateTime
     projects(limit: Int! = 25, cursor: String, filter: UserProjectsFilter, sortBy: [String!]): UserProjectCollection!
     streams(limit: Int! = 25, cursor: String): UserStreamCollection!
+    apiTokens: [ApiToken!]!
+    authorizedApps: [ServerAppListItem!]
+    createdApps: [ServerApp!]
   }
   type LimitedUser {
     id: ID!
@@ -123,6 +126,8 @@ export const typeDefs = /* GraphQL */ `
     workspaceId: String
     team: [ProjectCollaborator!]!
     models(cursor: String, limit: Int! = 25, filter: ProjectModelsFilter): ModelCollection!
+    modelsTree(cursor: String, limit: Int! = 25, filter: ProjectModelsTreeFilter): ModelsTreeItemCollection!
+    modelChildrenTree(fullName: String!): [ModelsTreeItem!]!
     model(id: String!): Model!
     modelByName(name: String!): Model!
     versions(limit: Int! = 25, cursor: String): VersionCollection!
@@ -133,6 +138,25 @@ export const typeDefs = /* GraphQL */ `
     id: ID!
     role: String!
     user: LimitedUser!
+  }
+  input ProjectModelsTreeFilter {
+    search: String
+    sourceApps: [String!]
+    contributors: [String!]
+  }
+  type ModelsTreeItem {
+    id: ID!
+    name: String!
+    fullName: String!
+    model: Model
+    hasChildren: Boolean!
+    children: [ModelsTreeItem!]!
+    updatedAt: DateTime!
+  }
+  type ModelsTreeItemCollection {
+    totalCount: Int!
+    cursor: String
+    items: [ModelsTreeItem!]!
   }
   input ProjectModelsFilter {
     search: String
@@ -155,6 +179,8 @@ export const typeDefs = /* GraphQL */ `
     versionCount: Int!
     versions(limit: Int! = 25, cursor: String, filter: ModelVersionsFilter): VersionCollection!
     version(id: String!): Version!
+    childrenTree: [ModelsTreeItem!]!
+    projectId: String!
   }
   input ModelVersionsFilter {
     priorityIds: [String!]
@@ -216,11 +242,13 @@ export const typeDefs = /* GraphQL */ `
     versionMutations: VersionMutations!
     apiTokenCreate(token: ApiTokenCreateInput!): String!
     apiTokenRevoke(token: String!): Boolean!
+    appTokenCreate(token: AppTokenCreateInput!): String!
     activeUserMutations: ActiveUserMutations!
     serverInfoUpdate(info: ServerInfoUpdateInput!): Boolean
     streamCreate(stream: StreamCreateInput!): String
     streamUpdate(stream: StreamUpdateInput!): Boolean!
     streamDelete(id: String!): Boolean!
+    streamsDelete(ids: [String!]): Boolean!
     streamUpdatePermission(permissionParams: StreamUpdatePermissionInput!): Boolean
     streamRevokePermission(permissionParams: StreamRevokePermissionInput!): Boolean
     branchCreate(branch: BranchCreateInput!): String!
@@ -230,6 +258,8 @@ export const typeDefs = /* GraphQL */ `
     commitUpdate(commit: CommitUpdateInput!): Boolean!
     commitReceive(input: CommitReceivedInput!): Boolean!
     commitDelete(commit: CommitDeleteInput!): Boolean
+    commitsMove(input: CommitsMoveInput!): Boolean!
+    commitsDelete(input: CommitsDeleteInput!): Boolean!
     objectCreate(objectInput: ObjectCreateInput!): [String!]!
   }
 
@@ -258,6 +288,7 @@ export const typeDefs = /* GraphQL */ `
     delete(id: String!): Boolean!
     updateRole(input: ProjectUpdateRoleInput!): Project!
     leave(id: String!): Boolean!
+    batchDelete(ids: [String!]!): Boolean!
   }
   input ProjectCreateInput {
     name: String
@@ -339,6 +370,58 @@ export const typeDefs = /* GraphQL */ `
     scopes: [String!]!
     name: String!
     lifespan: BigInt
+  }
+  enum TokenResourceIdentifierType {
+    project
+    workspace
+  }
+  input TokenResourceIdentifierInput {
+    id: String!
+    type: TokenResourceIdentifierType!
+  }
+  input AppTokenCreateInput {
+    scopes: [String!]!
+    name: String!
+    lifespan: BigInt
+    limitResources: [TokenResourceIdentifierInput!]
+  }
+  type ApiToken {
+    id: String!
+    name: String!
+    lastChars: String!
+    scopes: [String]!
+    createdAt: DateTime!
+    lifespan: BigInt!
+    lastUsed: DateTime!
+  }
+  type ServerApp {
+    id: String!
+    secret: String
+    name: String!
+    description: String
+    termsAndConditionsLink: String
+    logo: String
+    public: Boolean
+    trustByDefault: Boolean
+    author: AppAuthor
+    createdAt: DateTime!
+    redirectUrl: String!
+    scopes: [Scope!]!
+  }
+  type ServerAppListItem {
+    id: String!
+    name: String!
+    description: String
+    redirectUrl: String!
+    termsAndConditionsLink: String
+    trustByDefault: Boolean
+    logo: String
+    author: AppAuthor
+  }
+  type AppAuthor {
+    name: String!
+    id: String!
+    avatar: String
   }
 
   type Stream {
@@ -470,6 +553,15 @@ export const typeDefs = /* GraphQL */ `
   input CommitDeleteInput {
     streamId: String!
     id: String!
+  }
+  input CommitsMoveInput {
+    streamId: ID!
+    targetBranch: String!
+    commitIds: [String!]!
+  }
+  input CommitsDeleteInput {
+    streamId: ID!
+    commitIds: [String!]!
   }
 
   type Subscription {

@@ -178,3 +178,104 @@ export async function selectFirstModelsOfProjects(
   ])
   return { rows, counts: new Map(counts.map((r) => [r.project_id, r.n])) }
 }
+
+/**
+ * One level of the models tree under each parent name ('' for the top level): the distinct next name
+ * segments of the models below it, with the latest `updated_at` among them, whether deeper models exist,
+ * and (for the empty-`main` rule) how many models the segment covers and whether that one has versions.
+ * Names match their parent case-insensitively, as model names are unique whatever their case.
+ */
+export interface TreeLevelRow {
+  parent: string
+  part: string
+  updated_at: Date
+  sort_key: string
+  has_children: boolean
+  bare_empty_main: boolean
+  total_count: number
+}
+
+const TREE_LEVEL_CTE = `
+  tree_parts AS (
+    SELECT p.parent, m.id, m.updated_at,
+           CASE WHEN p.parent = '' THEN m.name ELSE substr(m.name, length(p.parent) + 2) END AS rest
+    FROM unnest($2::text[]) AS p(parent)
+    JOIN models m ON m.project_id = $1
+      AND (p.parent = '' OR left(lower(m.name), length(p.parent) + 1) = lower(p.parent) || '/')
+  ),
+  tree_groups AS (
+    SELECT parent, split_part(rest, '/', 1) AS part, max(updated_at) AS updated_at,
+           bool_or(position('/' in rest) > 0) AS has_children,
+           (parent = '' AND count(*) = 1 AND bool_and(lower(rest) = 'main')) AS lone_main,
+           (array_agg(id))[1] AS first_id
+    FROM tree_parts GROUP BY parent, split_part(rest, '/', 1)
+  ),
+  tree_level AS (
+    SELECT parent, part, updated_at, has_children,
+           lone_main AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.model_id = first_id) AS bare_empty_main
+    FROM tree_groups
+  )`
+
+/** Every tree item under each of `parents` (no paging: a level is bounded by the project's models). */
+export async function selectTreeLevels(
+  db: SqlExecutor,
+  projectId: string,
+  parents: readonly string[],
+): Promise<TreeLevelRow[]> {
+  const { rows } = await db.query<TreeLevelRow>(
+    `WITH ${TREE_LEVEL_CTE}
+     SELECT *, updated_at::text AS sort_key, 0 AS total_count FROM tree_level
+     WHERE NOT bare_empty_main ORDER BY updated_at DESC, part`,
+    [projectId, parents],
+  )
+  return rows
+}
+
+/** A page of the top level, most recently updated first, keyset on (updated_at, part), with the total. */
+export async function selectTreeTopLevel(
+  db: SqlExecutor,
+  projectId: string,
+  options: { limit: number; after: { sortKey: string; id: string } | null },
+): Promise<{ rows: TreeLevelRow[]; totalCount: number }> {
+  const params: unknown[] = [projectId, ['']]
+  let keyset = ''
+  if (options.after) {
+    params.push(options.after.sortKey, options.after.id)
+    keyset = ` AND (updated_at < $3::timestamptz OR (updated_at = $3::timestamptz AND part > $4))`
+  }
+  params.push(options.limit + 1)
+  const { rows } = await db.query<TreeLevelRow>(
+    `WITH ${TREE_LEVEL_CTE}, visible AS (SELECT * FROM tree_level WHERE NOT bare_empty_main)
+     SELECT c.total_count, t.* FROM (SELECT count(*)::int AS total_count FROM visible) c
+     LEFT JOIN LATERAL (
+       SELECT *, updated_at::text AS sort_key FROM visible WHERE true${keyset}
+       ORDER BY updated_at DESC, part LIMIT $${params.length}
+     ) t ON true
+     ORDER BY t.updated_at DESC, t.part`,
+    params,
+  )
+  return { rows: rows.filter((r) => r.part !== null), totalCount: rows[0]?.total_count ?? 0 }
+}
+
+/** Whether each model has models below it (`name/…`). */
+export async function selectHaveChildren(db: SqlExecutor, projectId: string, names: readonly string[]) {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT DISTINCT p.name FROM unnest($2::text[]) AS p(name)
+     JOIN models c ON c.project_id = $1 AND left(lower(c.name), length(p.name) + 1) = lower(p.name) || '/'`,
+    [projectId, names],
+  )
+  return new Set(rows.map((r) => r.name))
+}
+
+/** Models by name (case-insensitive) in one project. */
+export async function selectModelsByNames(
+  db: SqlExecutor,
+  projectId: string,
+  names: readonly string[],
+): Promise<ModelRow[]> {
+  const { rows } = await db.query<ModelRow>(
+    `SELECT ${COLUMNS} FROM models WHERE project_id = $1 AND lower(name) = ANY($2::text[])`,
+    [projectId, names.map((n) => n.toLowerCase())],
+  )
+  return rows
+}

@@ -19,7 +19,11 @@ import {
   selectModel,
   selectModelByName,
   selectModels,
+  selectHaveChildren,
   selectModelsByIds,
+  selectModelsByNames,
+  selectTreeLevels,
+  selectTreeTopLevel,
   touchModel,
   updateModel,
   type ModelFilter,
@@ -54,6 +58,32 @@ export interface UpdateModelInput {
   actorId: string | null
 }
 
+/**
+ * One item of Speckle's models tree: a name segment. `foo/bar` makes an item `foo` (with children) at the
+ * top level even when no model is named `foo`; `model` is then null.
+ */
+export interface ModelsTreeItem {
+  /** `<projectId>-<fullName>`, as Speckle. */
+  id: string
+  projectId: string
+  /** The segment (`bar`). */
+  name: string
+  /** The path to it (`foo/bar`). */
+  fullName: string
+  /** The latest change among the models at or below it. */
+  updatedAt: Date
+  hasChildren: boolean
+}
+
+export interface ModelsTreeQuery {
+  limit?: number | null
+  cursor?: string | null
+  /** Any of these switches to Speckle's filtered tree: a flat page of matching models, any depth. */
+  search?: string | null
+  sourceApps?: readonly string[] | null
+  contributors?: readonly string[] | null
+}
+
 export interface ModelsService {
   /** Throws `BadUserInput` coded `BRANCH_NAME_ERROR` for a bad name, `BRANCH_CREATE_ERROR` for a taken one. */
   create(input: CreateModelInput): Promise<Model>
@@ -71,6 +101,15 @@ export interface ModelsService {
    * the number of projects; a project without models gets an empty page.
    */
   firstPagesOfProjects(projectIds: readonly string[], limit?: number | null): Promise<Map<string, Page<Model>>>
+  /** Models by name (case-insensitive) in a project. */
+  getManyByName(projectId: string, names: readonly string[]): Promise<Model[]>
+  /**
+   * The top level of the project's models tree, most recently updated first (a lone `main` without versions
+   * is left out, as Speckle does, unless filtering).
+   */
+  tree(projectId: string, query?: ModelsTreeQuery): Promise<Page<ModelsTreeItem>>
+  /** The items directly below each parent name, in one query. */
+  childrenTrees(projectId: string, parentNames: readonly string[]): Promise<Map<string, ModelsTreeItem[]>>
   /** The model named `name`, created (with its activity entry) inside `db` when missing. */
   ensureByName(
     db: SqlExecutor,
@@ -133,6 +172,21 @@ export function toModel(row: ModelRow): Model {
 /** The last segment of a hierarchical name (`columns` for `structure/columns`). */
 export function displayName(name: string): string {
   return name.split('/').at(-1) ?? name
+}
+
+function treeItem(
+  projectId: string,
+  fullName: string,
+  name: string,
+  updatedAt: Date,
+  hasChildren: boolean,
+): ModelsTreeItem {
+  return { id: `${projectId}-${fullName}`, projectId, name, fullName, updatedAt, hasChildren }
+}
+
+/** A parent name as Speckle reads it: trimmed of spaces and slashes. */
+function cleanParent(name: string): string {
+  return name.trim().replace(/^\/+|\/+$/g, '')
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -276,6 +330,58 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
       }
       for (const id of projectIds) pages.set(id, toPage(byProject.get(id) ?? [], size, counts.get(id) ?? 0, toModel))
       return pages
+    },
+
+    async getManyByName(projectId, names) {
+      if (names.length === 0) return []
+      return (await selectModelsByNames(sql, projectId, names)).map(toModel)
+    },
+
+    async tree(projectId, query = {}) {
+      const size = pageSize(query.limit)
+      const filtering =
+        Boolean(query.search?.trim()) || (query.sourceApps?.length ?? 0) > 0 || (query.contributors?.length ?? 0) > 0
+      if (filtering) {
+        const { rows, totalCount } = await selectModels(
+          sql,
+          projectId,
+          { search: query.search?.trim() || null, sourceApps: query.sourceApps, contributors: query.contributors },
+          { limit: size, after: decodeCursor(query.cursor) },
+        )
+        const deeper = await selectHaveChildren(
+          sql,
+          projectId,
+          rows.map((r) => r.name),
+        )
+        return toPage(rows, size, totalCount, (r) =>
+          treeItem(projectId, r.name, displayName(r.name), r.updated_at, deeper.has(r.name)),
+        )
+      }
+      const { rows, totalCount } = await selectTreeTopLevel(sql, projectId, {
+        limit: size,
+        after: decodeCursor(query.cursor),
+      })
+      return toPage(
+        rows.map((r) => ({ ...r, id: r.part })),
+        size,
+        totalCount,
+        (r) => treeItem(projectId, r.part, r.part, r.updated_at, r.has_children),
+      )
+    },
+
+    async childrenTrees(projectId, parentNames) {
+      const parents = [...new Set(parentNames.map(cleanParent).filter((p) => p !== ''))]
+      const levels = new Map<string, ModelsTreeItem[]>(parentNames.map((p) => [p, []]))
+      if (parents.length === 0) return levels
+      const byParent = new Map<string, ModelsTreeItem[]>()
+      for (const r of await selectTreeLevels(sql, projectId, parents)) {
+        const item = treeItem(projectId, `${r.parent}/${r.part}`, r.part, r.updated_at, r.has_children)
+        const list = byParent.get(r.parent)
+        if (list === undefined) byParent.set(r.parent, [item])
+        else list.push(item)
+      }
+      for (const name of parentNames) levels.set(name, byParent.get(cleanParent(name)) ?? [])
+      return levels
     },
 
     async ensureByName(db, input) {

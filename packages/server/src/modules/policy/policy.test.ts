@@ -280,6 +280,11 @@ describe('project policy, every action', () => {
   const SERVER_GRID: Record<ServerAction, Record<FullCaller, string>> = {
     createProject: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'F', admin: 'A', archived: 'F' },
     createToken: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+    // The callers' tokens carry neither tokens:read nor apps:read nor users:invite.
+    readTokens: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
+    readApps: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
+    inviteUsers: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
+    deleteAnyProjects: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'A', archived: 'F' },
     readProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
     updateProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
     // No caller here carries `server:setup`: even the admin is refused for the scope.
@@ -307,6 +312,29 @@ describe('project policy, every action', () => {
     })
     await expect(policy.requireProject(FULL_CALLERS.archived, 'p', 'write')).rejects.not.toBeInstanceOf(MissingScope)
   })
+  it('keeps reading tokens and inviting users from guests, and reading apps open to them', () => {
+    const scopes = ['tokens:read', 'apps:read', 'users:invite']
+    for (const [role, tokens, apps, invite] of [
+      ['server:user', 'allow', 'allow', 'allow'],
+      ['server:guest', 'forbidden', 'allow', 'forbidden'],
+      ['server:admin', 'allow', 'allow', 'allow'],
+      ['server:archived-user', 'forbidden', 'forbidden', 'forbidden'],
+    ] as const) {
+      expect(decideServer(principal(scopes, role), 'readTokens')).toBe(tokens)
+      expect(decideServer(principal(scopes, role), 'readApps')).toBe(apps)
+      expect(decideServer(principal(scopes, role), 'inviteUsers')).toBe(invite)
+    }
+    expect(() => requireServer(principal(['tokens:write']), 'readTokens')).toThrow(
+      'Your auth token does not have the required scope: tokens:read',
+    )
+  })
+
+  it('lets only a server admin holding streams:write delete any projects', () => {
+    expect(decideServer(principal(['streams:write'], 'server:admin'), 'deleteAnyProjects')).toBe('allow')
+    expect(decideServer(principal(['streams:read'], 'server:admin'), 'deleteAnyProjects')).toBe('forbidden')
+    expect(decideServer(principal(['streams:write'], 'server:user'), 'deleteAnyProjects')).toBe('forbidden')
+  })
+
   it('lets only a server admin with server:setup manage the server', () => {
     expect(decideServer(principal(['server:setup'], 'server:admin'), 'manageServer')).toBe('allow')
     expect(decideServer(principal(['server:setup'], 'server:user'), 'manageServer')).toBe('forbidden')

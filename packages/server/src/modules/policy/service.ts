@@ -68,26 +68,47 @@ export function canManageProject(principal: Principal | null, access: ProjectAcc
   return decideProject(principal, access, 'manage')
 }
 
-export const SERVER_ACTIONS = ['createProject', 'createToken', 'readProfile', 'updateProfile', 'manageServer'] as const
+export const SERVER_ACTIONS = [
+  'createProject',
+  'createToken',
+  'readTokens',
+  'readApps',
+  'readProfile',
+  'updateProfile',
+  'inviteUsers',
+  'deleteAnyProjects',
+  'manageServer',
+] as const
 /** Actions not about one project. */
 export type ServerAction = (typeof SERVER_ACTIONS)[number]
 
 const SERVER_SCOPE: Record<ServerAction, string> = {
   createProject: 'streams:write',
   createToken: 'tokens:write',
+  readTokens: 'tokens:read',
+  readApps: 'apps:read',
   readProfile: 'profile:read',
   // Speckle 2.24 has no `profile:write`; connectors' tokens carry `profile:read`, which its profile update takes.
   updateProfile: 'profile:read',
+  // Server and project invites (Speckle does not give this scope to personal tokens).
+  inviteUsers: 'users:invite',
+  // Legacy `streamsDelete` and `projectMutations.batchDelete`: admins only (Speckle's SERVER_ADMIN).
+  deleteAnyProjects: 'streams:write',
   manageServer: 'server:setup',
 }
+
+// Speckle's SERVER_USER actions: guests are refused them.
+const NOT_FOR_GUESTS: ReadonlySet<ServerAction> = new Set(['createProject', 'readTokens', 'inviteUsers'])
 
 /** Decide a server-wide action; `not_found` never comes out. */
 export function decideServer(principal: Principal | null, action: ServerAction): AccessDecision {
   if (principal === null) return 'unauthenticated'
   if (principal.serverRole === 'server:archived-user') return 'forbidden'
-  if (action === 'createProject' && principal.serverRole === 'server:guest') return 'forbidden'
-  // Server settings: admins only, whatever the token's scopes.
-  if (action === 'manageServer' && principal.serverRole !== 'server:admin') return 'forbidden'
+  if (NOT_FOR_GUESTS.has(action) && principal.serverRole === 'server:guest') return 'forbidden'
+  // Server settings and deleting others' projects: admins only, whatever the token's scopes.
+  if ((action === 'manageServer' || action === 'deleteAnyProjects') && principal.serverRole !== 'server:admin') {
+    return 'forbidden'
+  }
   return principal.scopes.has(SERVER_SCOPE[action]) ? 'allow' : 'forbidden'
 }
 

@@ -26,14 +26,24 @@ export async function insertToken(
     expiresAt: Date | null
     /** The app the token was issued to through the app flow; null for a personal token. */
     appId?: string | null
+    lastChars?: string | null
   },
 ): Promise<boolean> {
   // INSERT … SELECT: an unknown user inserts nothing instead of failing the foreign key.
   const { rows } = await db.query(
-    `INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, expires_at, app_id)
-     SELECT $1, $2, u.id, $4, $5::text[], $6, $7 FROM users u WHERE u.id = $3
+    `INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, expires_at, app_id, last_chars)
+     SELECT $1, $2, u.id, $4, $5::text[], $6, $7, $8 FROM users u WHERE u.id = $3
      RETURNING id`,
-    [token.id, token.tokenHash, token.userId, token.name, token.scopes, token.expiresAt, token.appId ?? null],
+    [
+      token.id,
+      token.tokenHash,
+      token.userId,
+      token.name,
+      token.scopes,
+      token.expiresAt,
+      token.appId ?? null,
+      token.lastChars ?? null,
+    ],
   )
   return rows.length === 1
 }
@@ -76,4 +86,41 @@ export async function selectActiveTokenOwner(db: SqlExecutor, id: string, at: Da
     [id, at],
   )
   return rows[0]?.user_id ?? null
+}
+
+export interface TokenListRow {
+  id: string
+  name: string
+  scopes: string[]
+  last_chars: string | null
+  created_at: Date
+  expires_at: Date | null
+  last_used_at: Date | null
+}
+
+/** A user's usable personal tokens (not issued to an app), newest first. */
+export async function selectPersonalTokens(db: SqlExecutor, userId: string, at: Date): Promise<TokenListRow[]> {
+  const { rows } = await db.query<TokenListRow>(
+    `SELECT id, name, scopes, last_chars, created_at, expires_at, last_used_at FROM api_tokens
+     WHERE user_id = $1 AND app_id IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+     ORDER BY created_at DESC, id`,
+    [userId, at],
+  )
+  return rows
+}
+
+/** The app a token was issued to (null for a personal or unknown token). */
+export async function selectTokenApp(db: SqlExecutor, id: string): Promise<string | null> {
+  const { rows } = await db.query<{ app_id: string | null }>('SELECT app_id FROM api_tokens WHERE id = $1', [id])
+  return rows[0]?.app_id ?? null
+}
+
+/** The apps a user holds usable tokens from (the apps they authorized). */
+export async function selectAuthorizedAppIds(db: SqlExecutor, userId: string, at: Date): Promise<string[]> {
+  const { rows } = await db.query<{ app_id: string }>(
+    `SELECT DISTINCT app_id FROM api_tokens
+     WHERE user_id = $1 AND app_id IS NOT NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+    [userId, at],
+  )
+  return rows.map((r) => r.app_id)
 }

@@ -9,7 +9,16 @@ import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
 import { ID_LENGTH, randomAlphanumeric } from '../auth/ids.js'
 import { isScope, SCOPES, type Principal } from '../auth/principal.js'
-import { insertToken, revokeToken, selectActiveTokenOwner, selectToken, touchToken } from './repository.js'
+import {
+  insertToken,
+  revokeToken,
+  selectActiveTokenOwner,
+  selectAuthorizedAppIds,
+  selectPersonalTokens,
+  selectToken,
+  selectTokenApp,
+  touchToken,
+} from './repository.js'
 
 export const TOKEN_SECRET_LENGTH = 32
 export const TOKEN_LENGTH = ID_LENGTH + TOKEN_SECRET_LENGTH
@@ -37,6 +46,18 @@ export interface TokensRevokedMessage {
   tokenIds: string[]
 }
 
+/** A personal token as listings show it (never the token itself). */
+export interface TokenInfo {
+  id: string
+  name: string
+  scopes: string[]
+  /** The token's last 6 characters (null for tokens made before they were recorded). */
+  lastChars: string | null
+  createdAt: Date
+  expiresAt: Date | null
+  lastUsedAt: Date | null
+}
+
 export interface TokensService {
   /**
    * Create a token and return it (42 characters; shown once, only its hash is kept). Throws `BadUserInput`
@@ -54,6 +75,12 @@ export interface TokensService {
   revoke(tokenId: string): Promise<boolean>
   /** The id of the user owning a usable token (by token id); null when unknown, revoked or expired. */
   ownerOf(tokenId: string): Promise<string | null>
+  /** A user's usable personal tokens (app tokens excluded), newest first. */
+  listPersonal(userId: string): Promise<TokenInfo[]>
+  /** The app a token was issued to; null for a personal token. */
+  appOf(tokenId: string): Promise<string | null>
+  /** The ids of the apps the user holds usable tokens from. */
+  authorizedAppIds(userId: string): Promise<string[]>
   /** Drop a token from this server's cache (another server revoked it); the next use asks the database. */
   forget(tokenIds: readonly string[]): void
 }
@@ -157,7 +184,8 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
     const id = randomAlphanumeric(ID_LENGTH)
     const secret = randomAlphanumeric(TOKEN_SECRET_LENGTH)
     const tokenHash = sha256(secret).toString('hex')
-    if (!(await insertToken(sql, { id, tokenHash, userId: input.userId, name, scopes, expiresAt, appId }))) {
+    const lastChars = secret.slice(-6)
+    if (!(await insertToken(sql, { id, tokenHash, userId: input.userId, name, scopes, expiresAt, appId, lastChars }))) {
       throw new NotFound('user', input.userId)
     }
     return id + secret
@@ -203,6 +231,22 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
       if (!/^[A-Za-z0-9]+$/.test(tokenId) || tokenId.length !== ID_LENGTH) return null
       return selectActiveTokenOwner(sql, tokenId, new Date(now()))
     },
+
+    async listPersonal(userId) {
+      return (await selectPersonalTokens(sql, userId, new Date(now()))).map((r) => ({
+        id: r.id,
+        name: r.name,
+        scopes: r.scopes,
+        lastChars: r.last_chars,
+        createdAt: r.created_at,
+        expiresAt: r.expires_at,
+        lastUsedAt: r.last_used_at,
+      }))
+    },
+
+    appOf: (tokenId) => selectTokenApp(sql, tokenId),
+
+    authorizedAppIds: (userId) => selectAuthorizedAppIds(sql, userId, new Date(now())),
 
     forget,
   }

@@ -153,3 +153,17 @@ export async function selectFirstVersionsOfModels(
   )
   return rows
 }
+
+/** The distinct source applications of each project's versions, sorted. */
+export async function selectSourceApps(
+  db: SqlExecutor,
+  projectIds: readonly string[],
+): Promise<{ project_id: string; source_application: string }[]> {
+  const { rows } = await db.query<{ project_id: string; source_application: string }>(
+    `SELECT DISTINCT project_id, source_application FROM versions
+     WHERE project_id = ANY($1::text[]) AND source_application IS NOT NULL
+     ORDER BY project_id, source_application`,
+    [projectIds],
+  )
+  return rows
+}

@@ -22,6 +22,7 @@ import {
   selectVersion,
   selectVersions,
   selectFirstVersionsOfModels,
+  selectSourceApps,
   selectVersionsByIds,
   updateVersionMessage,
   type VersionRow,
@@ -92,6 +93,8 @@ export interface VersionsService {
    * the number of models; a model without versions gets an empty page.
    */
   firstPagesOfModels(modelIds: readonly string[], limit?: number | null): Promise<Map<string, Page<Version>>>
+  /** The distinct source applications of each project's versions (`Project.sourceApps`), in one query. */
+  sourceAppsOf(projectIds: readonly string[]): Promise<Map<string, string[]>>
 }
 
 export interface VersionsServiceDeps {
@@ -353,6 +356,13 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
     async countByModel(modelIds) {
       if (modelIds.length === 0) return new Map()
       return countVersionsByModel(sql, modelIds)
+    },
+
+    async sourceAppsOf(projectIds) {
+      const apps = new Map<string, string[]>(projectIds.map((id) => [id, []]))
+      if (projectIds.length === 0) return apps
+      for (const row of await selectSourceApps(sql, projectIds)) apps.get(row.project_id)?.push(row.source_application)
+      return apps
     },
 
     async firstPagesOfModels(modelIds, limit) {

@@ -7,7 +7,8 @@
 //   BENCH_N=1000000 BENCH_MODES=postgres BENCH_UPLOAD_CONCURRENCY=4 npm run bench -w @truss/server
 //
 // Environment: BENCH_N (default 100000), BENCH_MODES (postgres,pglite), BENCH_PG_URL (admin URL,
-// default postgres://postgres@127.0.0.1:5432/test), plus every BENCH_* variable of objects-bench.mjs.
+// default postgres://postgres@127.0.0.1:5432/test), BENCH_SERVER_NODE_ARGS (extra node flags for the server,
+// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), plus every BENCH_* variable of objects-bench.mjs.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -72,7 +73,8 @@ async function runMode(mode) {
   await identity.close()
 
   const port = await freePort()
-  const server = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--data-dir', dataDir], {
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const server = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--port', String(port), '--data-dir', dataDir], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   })

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       maxObjectUploadFileSizeMb: 100,
       maxObjectSizeMb: 100,
       maxRequestBodySizeMb: 100,
+      objectsGzipLevel: 1,
       fileSizeLimitMb: 100,
       shutdownTimeoutSeconds: 10,
       workers: true,
@@ -132,6 +133,15 @@ describe('loadConfig', () => {
     expect(err.message).toContain('LOG_LEVEL is not a log level (got "loud"); use one of fatal, error')
     expect(err.message).toContain('MAX_OBJECT_SIZE_MB must be more than 0')
     expect(err.message).toContain('S3_FORCE_PATH_STYLE must be true or false')
+  })
+
+  it('reads OBJECTS_GZIP_LEVEL as 0 to 9, default 1', () => {
+    expect(loadConfig({}).objectsGzipLevel).toBe(1)
+    expect(loadConfig({ OBJECTS_GZIP_LEVEL: '0' }).objectsGzipLevel).toBe(0)
+    expect(loadConfig({ OBJECTS_GZIP_LEVEL: '6' }).objectsGzipLevel).toBe(6)
+    for (const bad of ['10', '-1', '1.5', 'fast']) {
+      expect(errorOf(() => loadConfig({ OBJECTS_GZIP_LEVEL: bad })).message).toContain('OBJECTS_GZIP_LEVEL must be')
+    }
   })
 
   it('refuses unknown flags', () => {

@@ -48,6 +48,10 @@ const FIELDS = {
   maxObjectUploadFileSizeMb: { env: 'MAX_OBJECT_UPLOAD_FILE_SIZE_MB', fix: 'use a size in MB, e.g. 100' },
   maxObjectSizeMb: { env: 'MAX_OBJECT_SIZE_MB', fix: 'use a size in MB, e.g. 100' },
   maxRequestBodySizeMb: { env: 'MAX_REQUEST_BODY_SIZE_MB', fix: 'use a size in MB, e.g. 100' },
+  objectsGzipLevel: {
+    env: 'OBJECTS_GZIP_LEVEL',
+    fix: 'use 1 (fastest) to 9 (smallest), or 0 to send object downloads uncompressed',
+  },
   fileSizeLimitMb: { env: 'FILE_SIZE_LIMIT_MB', fix: 'use a size in MB, e.g. 100' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
   workers: { flag: '--no-workers', fix: 'pass --no-workers to run without in-process workers' },
@@ -108,6 +112,13 @@ const configSchema = z
     maxObjectUploadFileSizeMb: sizeMb.default(100),
     maxObjectSizeMb: sizeMb.default(100),
     maxRequestBodySizeMb: sizeMb.default(100),
+    /** gzip level of object downloads; 0 sends them uncompressed (for a proxy that compresses, or loopback). */
+    objectsGzipLevel: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(0, 'must be 0 to 9')
+      .max(9, 'must be 0 to 9')
+      .default(1),
     fileSizeLimitMb: sizeMb.default(100),
     shutdownTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(10),
     /** Run background workers in this process (`--no-workers` turns them off). */

@@ -126,6 +126,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       objects,
       metrics,
       maxPartBytes: mbToBytes(config.maxObjectUploadFileSizeMb),
+      gzipLevel: config.objectsGzipLevel,
       authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
     })
     const graphqlDeps: GraphqlDeps = {
@@ -134,8 +135,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
       versions,
       users,
       tokens,
-      objects,
       apps,
+      objects,
       policy,
       settings,
       serverInfo: {

@@ -411,3 +411,52 @@ describe('object API permissions, as Speckle answers them', () => {
     }
   })
 })
+
+describe('OBJECTS_GZIP_LEVEL', () => {
+  let s: ObjectsServer
+  const { root, children, all } = sampleTree('level-zero', 20)
+
+  beforeAll(async () => {
+    s = await startObjectsServer({ env: { OBJECTS_GZIP_LEVEL: '0' } })
+    expect((await upload(s, s.privateProject, multipart([gzipPart(all)]), s.ownerToken)).status).toBe(201)
+  })
+
+  afterAll(async () => {
+    await s?.close()
+  })
+
+  it('0 answers downloads, getobjects and diff uncompressed, with the same content', async () => {
+    const tree = await http(`${s.url}/objects/${s.privateProject}/${root.id}`, {
+      token: s.ownerToken,
+      headers: { accept: 'text/plain', 'accept-encoding': 'gzip' },
+    })
+    expect(tree.status).toBe(200)
+    expect(tree.headers['content-encoding']).toBeUndefined()
+    expect(tree.raw.toString('utf8')).toBe(tree.text)
+    const sorted = [...children].sort((a, b) => (a.id < b.id ? -1 : 1))
+    expect(lines(tree.text)).toEqual([[root.id, root.json], ...sorted.map((c) => [c.id, c.json])])
+
+    const asked = children.slice(0, 3).map((c) => c.id)
+    const got = await postJson(
+      `${s.url}/api/getobjects/${s.privateProject}`,
+      { objects: JSON.stringify(asked) },
+      s.ownerToken,
+    )
+    expect(got.headers['content-encoding']).toBeUndefined()
+    expect((JSON.parse(got.text) as { id: string }[]).map((o) => o.id)).toEqual([...asked].sort())
+
+    const known = await postJson(
+      `${s.url}/api/diff/${s.privateProject}`,
+      { objects: JSON.stringify(asked) },
+      s.ownerToken,
+    )
+    expect(known.headers['content-encoding']).toBeUndefined()
+    expect(JSON.parse(known.text)).toEqual(Object.fromEntries(asked.map((id) => [id, true])))
+  })
+
+  it('is read by the Speckle SDK transport unchanged', async () => {
+    const transport = new ServerTransport({ serverUrl: s.url, projectId: s.privateProject, token: s.ownerToken })
+    const base = await receive(root.id, { remote: transport, local: new MemoryTransport() })
+    expect(base.id).toBe(root.id)
+  })
+})

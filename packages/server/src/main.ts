@@ -29,6 +29,7 @@ import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/ind
 import {
   accountsRoutes,
   createAccountsService,
+  createProjectInvitesService,
   createServerInvitesService,
   createServerSettingsService,
 } from './modules/accounts/index.js'
@@ -119,6 +120,15 @@ export async function startServer(config: Config, options: StartServerOptions = 
     const settings = createServerSettingsService({ sql, defaults: { name: config.serverName } })
     const invites = createServerInvitesService({ sql, users, mailer, settings, publicUrl: config.publicUrl })
     const accounts = createAccountsService({ sql, users, mailer, settings, invites, publicUrl: config.publicUrl })
+    const projectInvites = createProjectInvitesService({
+      sql,
+      users,
+      projects,
+      serverInvites: invites,
+      mailer,
+      settings,
+      publicUrl: config.publicUrl,
+    })
 
     await app.register(authPlugin, { tokens })
     await app.register(accountsRoutes, { accounts, apps, tokens, bus, publicUrl: config.publicUrl })
@@ -136,6 +146,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
       users,
       tokens,
       apps,
+      activity,
+      invites: { project: projectInvites, server: invites },
       objects,
       policy,
       settings,

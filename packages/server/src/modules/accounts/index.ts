@@ -10,5 +10,12 @@ export { createServerSettingsService, DEFAULT_SERVER_SETTINGS, serverSettingsUpd
 export type { ServerSettings, ServerSettingsService, ServerSettingsUpdate } from './settings.js'
 export { createServerInvitesService } from './invites.js'
 export type { ServerInvite, ServerInvitesService, ServerInvitesServiceOptions } from './invites.js'
+export { createProjectInvitesService } from './project-invites.js'
+export type {
+  CreateProjectInviteInput,
+  ProjectInvite,
+  ProjectInvitesService,
+  ProjectInvitesServiceOptions,
+} from './project-invites.js'
 export { DEFAULT_ACCOUNTS_RATE_LIMITS, RATE_LIMITED_BODY } from './rate-limit.js'
 export type { AccountsRateLimits, RateLimitRule } from './rate-limit.js'

@@ -140,3 +140,86 @@ export async function deleteServerInvite(db: SqlExecutor, id: string): Promise<b
   const { rows } = await db.query('DELETE FROM server_invites WHERE id = $1 RETURNING id', [id])
   return rows.length === 1
 }
+
+export interface ProjectInviteRow {
+  id: string
+  token: string
+  project_id: string
+  role: string
+  user_id: string | null
+  email: string | null
+  inviter_id: string
+  created_at: Date
+}
+
+const PROJECT_INVITE_COLUMNS = 'id, token, project_id, role, user_id, email, inviter_id, created_at'
+
+/** Insert an invite; null when the invitee already has one to this project. */
+export async function insertProjectInvite(
+  db: SqlExecutor,
+  row: {
+    id: string
+    token: string
+    projectId: string
+    role: string
+    userId: string | null
+    email: string | null
+    inviterId: string
+  },
+): Promise<ProjectInviteRow | null> {
+  const { rows } = await db.query<ProjectInviteRow>(
+    `INSERT INTO project_invites (id, token, project_id, role, user_id, email, inviter_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (project_id, coalesce(user_id, email)) DO NOTHING
+     RETURNING ${PROJECT_INVITE_COLUMNS}`,
+    [row.id, row.token, row.projectId, row.role, row.userId, row.email, row.inviterId],
+  )
+  return rows[0] ?? null
+}
+
+/** A project's pending invites, oldest first. */
+export async function selectProjectInvites(
+  db: SqlExecutor,
+  projectIds: readonly string[],
+): Promise<ProjectInviteRow[]> {
+  const { rows } = await db.query<ProjectInviteRow>(
+    `SELECT ${PROJECT_INVITE_COLUMNS} FROM project_invites WHERE project_id = ANY($1::text[]) ORDER BY created_at, id`,
+    [projectIds],
+  )
+  return rows
+}
+
+/** Invites for a user: to their id, or to their email address when it is verified. */
+export async function selectInvitesForUser(
+  db: SqlExecutor,
+  userId: string,
+  verifiedEmail: string | null,
+): Promise<ProjectInviteRow[]> {
+  const { rows } = await db.query<ProjectInviteRow>(
+    `SELECT ${PROJECT_INVITE_COLUMNS} FROM project_invites WHERE user_id = $1 OR ($2::text IS NOT NULL AND email = $2)
+     ORDER BY created_at, id`,
+    [userId, verifiedEmail],
+  )
+  return rows
+}
+
+export async function selectProjectInviteByToken(
+  db: SqlExecutor,
+  projectId: string,
+  token: string,
+): Promise<ProjectInviteRow | null> {
+  const { rows } = await db.query<ProjectInviteRow>(
+    `SELECT ${PROJECT_INVITE_COLUMNS} FROM project_invites WHERE project_id = $1 AND token = $2`,
+    [projectId, token],
+  )
+  return rows[0] ?? null
+}
+
+/** Delete an invite of a project; false when there was none. */
+export async function deleteProjectInvite(db: SqlExecutor, projectId: string, id: string): Promise<boolean> {
+  const { rows } = await db.query('DELETE FROM project_invites WHERE project_id = $1 AND id = $2 RETURNING id', [
+    projectId,
+    id,
+  ])
+  return rows.length === 1
+}

@@ -36,13 +36,28 @@ export async function selectActivity(
   db: SqlExecutor,
   column: 'project_id' | 'user_id',
   value: string,
-  options: { limit: number; after: { sortKey: string; id: string } | null; actionType?: string | null },
+  options: {
+    limit: number
+    after: { sortKey: string; id: string } | null
+    actionType?: string | null
+    /** Only entries strictly inside the window (counted too). */
+    since?: Date | null
+    until?: Date | null
+  },
 ): Promise<{ rows: ActivityRow[]; totalCount: number }> {
   const filters = [`${column} = $1`]
   const params: unknown[] = [value]
   if (options.actionType) {
     params.push(options.actionType)
     filters.push(`action_type = $${params.length}`)
+  }
+  if (options.since) {
+    params.push(options.since)
+    filters.push(`time > $${params.length}`)
+  }
+  if (options.until) {
+    params.push(options.until)
+    filters.push(`time < $${params.length}`)
   }
   const where = filters.join(' AND ')
   const { rows: countRows } = await db.query<{ n: number }>(

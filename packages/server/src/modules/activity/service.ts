@@ -24,6 +24,10 @@ export const ACTION_TYPES = [
   'commit_receive',
 ] as const
 export type ActionType = (typeof ACTION_TYPES)[number]
+
+export function isActionType(value: string): value is ActionType {
+  return (ACTION_TYPES as readonly string[]).includes(value)
+}
 export type ResourceType = 'stream' | 'branch' | 'commit' | 'user'
 
 export interface ActivityEntry {
@@ -51,6 +55,10 @@ export interface ActivityQuery {
   limit?: number | null
   cursor?: string | null
   actionType?: ActionType | null
+  /** Only entries after this time (exclusive). */
+  since?: Date | null
+  /** Only entries before this time (exclusive); also how Speckle's time cursors page. */
+  until?: Date | null
 }
 
 export interface ActivityService {
@@ -81,6 +89,8 @@ export function createActivityService({ sql }: { sql: SqlExecutor }): ActivitySe
       limit: size,
       after,
       actionType: query.actionType,
+      since: query.since,
+      until: query.until,
     })
     return toPage(rows, size, totalCount, toActivity)
   }

@@ -5,7 +5,10 @@
  */
 import DataLoader from 'dataloader'
 import type { Page } from '../../pagination.js'
+import type { ServerInvitesService } from '../accounts/invites.js'
+import type { ProjectInvite, ProjectInvitesService } from '../accounts/project-invites.js'
 import type { ServerSettingsService } from '../accounts/settings.js'
+import type { ActivityService } from '../activity/service.js'
 import type { AppsService } from '../apps/service.js'
 import type { Principal } from '../auth/principal.js'
 import type { Model, ModelsService, ModelsTreeItem } from '../models/service.js'
@@ -38,6 +41,10 @@ export interface GraphqlDeps {
   tokens: Pick<TokensService, 'create' | 'createAppToken' | 'revoke' | 'ownerOf' | 'listPersonal' | 'appOf'>
   /** `activeUser.createdApps` / `authorizedApps`. */
   apps: Pick<AppsService, 'createdBy' | 'authorizedBy'>
+  /** `stream.activity`, `activeUser.activity`. */
+  activity: Pick<ActivityService, 'forProject' | 'forUser'>
+  /** Project invites (`projectMutations.invites`, `invitedTeam`, `projectInvites`) and server invites. */
+  invites: { project: ProjectInvitesService; server: Pick<ServerInvitesService, 'createInvite'> }
   /** Server name, company, description, … (`serverInfo`, `serverInfoUpdate`). */
   settings: Pick<ServerSettingsService, 'get' | 'update'>
   objects: Pick<ObjectsService, 'getObject' | 'streamIds' | 'parseBatch' | 'store'>
@@ -64,6 +71,8 @@ export interface Loaders {
   childrenTrees: DataLoader<string, ModelsTreeItem[]>
   /** `Project.sourceApps` by project id. */
   sourceApps: DataLoader<string, string[]>
+  /** Pending invites by project id. */
+  projectInvites: DataLoader<string, ProjectInvite[]>
 }
 
 /** The key of the per-project name loaders: project id and name (ids have no newline). */
@@ -152,6 +161,10 @@ export function createLoaders(deps: GraphqlDeps, principal: Principal | null): L
       return new Map(names.map((name) => [name, byLower.get(name.toLowerCase()) ?? null]))
     }, null),
     childrenTrees: perProject<ModelsTreeItem[]>((projectId, names) => deps.models.childrenTrees(projectId, names), []),
+    projectInvites: new DataLoader(async (ids) => {
+      const invites = await deps.invites.project.forProjects(ids)
+      return ids.map((id) => invites.get(id) ?? [])
+    }),
     sourceApps: new DataLoader(async (ids) => {
       const apps = await deps.versions.sourceAppsOf(ids)
       return ids.map((id) => apps.get(id) ?? [])

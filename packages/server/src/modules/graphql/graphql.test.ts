@@ -17,13 +17,13 @@ import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
 import { createServerSettingsService } from '../accounts/settings.js'
-import { createAppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
 import { openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
 import type { User } from '../users/service.js'
 import { createGraphqlContext, type GraphqlDeps } from './context.js'
 import { graphqlRoutes } from './rest.js'
+import { accountDeps, outboxMailer } from './test-utils.js'
 import { createGraphqlSchema } from './schema.js'
 import { busSubscribe } from './subscriptions.js'
 
@@ -60,7 +60,13 @@ describe('GraphQL over HTTP', () => {
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
-      apps: createAppsService({ sql, tokens: ctx.tokens }),
+      ...accountDeps(
+        sql,
+        ctx,
+        createServerSettingsService({ sql, defaults: { name: 'Truss test' } }),
+        await outboxMailer(dir),
+        config.publicUrl,
+      ),
       objects: ctx.objects,
       policy,
       settings: createServerSettingsService({ sql, defaults: { name: 'Truss test' } }),

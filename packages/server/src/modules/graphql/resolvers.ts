@@ -3,10 +3,12 @@
  * Speckle's terms. Legacy names (stream, branch, commit) live only here, mapped onto projects, models and
  * versions (the same records: ids are interchangeable).
  */
-import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
+import { BadUserInput, Conflict, Forbidden, NotFound } from '../../errors.js'
 import { pageSize, type Page } from '../../pagination.js'
 import { ID_LENGTH } from '../auth/ids.js'
 import { SCOPES, type Principal } from '../auth/principal.js'
+import type { ProjectInvite } from '../accounts/project-invites.js'
+import { isActionType, type Activity, type ActivityQuery } from '../activity/service.js'
 import type { App } from '../apps/service.js'
 import { displayName, type Model, type ModelsTreeItem } from '../models/service.js'
 import { requireServer, type ProjectAction } from '../policy/service.js'
@@ -188,6 +190,150 @@ async function deleteProjects(ctx: GraphqlContext, ids: string[], asAdmin: boole
   return deleted.every(Boolean)
 }
 
+/** Speckle's `PendingStreamCollaborator`; the token only for the invitee. */
+function pendingCollaborator(ctx: GraphqlContext, invite: ProjectInvite) {
+  const projectName = async () => (await ctx.loaders.projects.load(invite.projectId))?.name ?? ''
+  const invitee = async () => (invite.userId === null ? null : ctx.loaders.users.load(invite.userId))
+  return {
+    id: invite.id,
+    inviteId: invite.id,
+    projectId: invite.projectId,
+    streamId: invite.projectId,
+    projectName,
+    streamName: projectName,
+    title: async () => (await invitee())?.name ?? invite.email ?? '',
+    role: invite.role,
+    invitedBy: async () => limitedUser(await ctx.loaders.users.load(invite.inviterId)),
+    user: async () => limitedUser(await invitee()),
+    token: async () => {
+      if (ctx.principal === null) return null
+      if (invite.userId === ctx.principal.userId) return invite.token
+      const me = await ctx.loaders.users.load(ctx.principal.userId)
+      return me !== null && me.verified && me.email === invite.email ? invite.token : null
+    },
+  }
+}
+
+/** Refuse server roles on invites: Truss invites everyone as `server:user`. */
+function checkServerRole(input: Args): void {
+  const serverRole = str(input.serverRole)
+  if (serverRole !== null && serverRole !== 'server:user') {
+    throw new BadUserInput('Inviting with a server role other than server:user is not supported', {
+      graphqlCode: 'INVITE_CREATE_ERROR',
+    })
+  }
+}
+
+function inviteInputs(v: unknown): Args[] {
+  const inputs = Array.isArray(v) ? v.map(obj) : [obj(v)]
+  if (inputs.length === 0 || inputs.length > 100) throw new BadUserInput('Invite between 1 and 100 people at once')
+  inputs.forEach(checkServerRole)
+  return inputs
+}
+
+/** Invite each input to the project (owner only; `users:invite`), all checked before the first is sent. */
+async function inviteToProject(ctx: GraphqlContext, projectId: string, inputs: Args[]) {
+  const principal = requireServer(ctx.principal, 'inviteUsers')
+  await authorize(ctx, projectId, 'manage')
+  for (const input of inputs) {
+    await ctx.deps.invites.project.create({
+      projectId,
+      inviterId: principal.userId,
+      email: str(input.email),
+      userId: str(input.userId),
+      role: str(input.role),
+    })
+  }
+  ctx.loaders.projectInvites.clear(projectId)
+  return loadProject(ctx, projectId)
+}
+
+async function inviteToServer(ctx: GraphqlContext, inputs: Args[]): Promise<boolean> {
+  const principal = requireServer(ctx.principal, 'inviteUsers')
+  const emails = inputs.map((input) => required(input.email, 'email'))
+  for (const email of emails) {
+    try {
+      await ctx.deps.invites.server.createInvite({ email, inviterId: principal.userId })
+    } catch (err) {
+      if (err instanceof Conflict) throw new BadUserInput(err.message, { graphqlCode: 'INVITE_CREATE_ERROR' })
+      throw err
+    }
+  }
+  return true
+}
+
+// Human-readable lines for Speckle's `Activity.message` (Truss's log keeps the structured `info` only).
+const ACTIVITY_MESSAGES: Record<string, string> = {
+  stream_create: 'Stream created',
+  stream_update: 'Stream updated',
+  stream_delete: 'Stream deleted',
+  stream_permissions_add: 'Permission granted',
+  stream_permissions_remove: 'Permission revoked',
+  branch_create: 'Branch created',
+  branch_update: 'Branch updated',
+  branch_delete: 'Branch deleted',
+  commit_create: 'Commit created',
+  commit_update: 'Commit updated',
+  commit_move: 'Commit moved',
+  commit_delete: 'Commit deleted',
+  commit_receive: 'Commit received',
+}
+
+function activityItem(a: Activity) {
+  return {
+    id: a.id,
+    actionType: a.actionType,
+    info: a.info,
+    userId: a.userId ?? '',
+    streamId: a.projectId,
+    resourceId: a.resourceId,
+    resourceType: a.resourceType,
+    time: a.time,
+    message: ACTIVITY_MESSAGES[a.actionType] ?? a.actionType,
+  }
+}
+
+function dateArg(v: unknown, name: string): Date | null {
+  if (v === undefined || v === null) return null
+  if (!(v instanceof Date) || Number.isNaN(v.getTime())) throw new BadUserInput(`${name} must be a date-time`)
+  return v
+}
+
+function actionTypeArg(v: unknown) {
+  const actionType = str(v)
+  if (actionType === null || actionType === '') return null
+  if (!isActionType(actionType)) throw new BadUserInput(`Unknown actionType ${actionType}`)
+  return actionType
+}
+
+/**
+ * Speckle's legacy activity pages: newest first; `cursor` is the last item's time, passed back for older
+ * entries; `before`/`after` bound the window and `totalCount` counts it (without the cursor); null cursor at
+ * the end.
+ */
+async function activityPage(
+  list: (query: ActivityQuery) => Promise<{ totalCount: number; cursor: string | null; items: Activity[] }>,
+  args: Args,
+) {
+  const limit = int(args.limit) ?? 25
+  if (!Number.isInteger(limit) || limit < 0 || limit > 1000) throw new BadUserInput('limit must be 0 to 1000')
+  const window = {
+    actionType: actionTypeArg(args.actionType),
+    since: dateArg(args.after, 'after'),
+    until: dateArg(args.before, 'before'),
+  }
+  const cursor = dateArg(args.cursor, 'cursor')
+  const until = cursor !== null && (window.until === null || cursor < window.until) ? cursor : window.until
+  const page = await list({ ...window, limit, until })
+  const totalCount = cursor === null ? page.totalCount : (await list({ ...window, limit: 0 })).totalCount
+  const last = page.items.at(-1)
+  return {
+    totalCount,
+    cursor: page.cursor !== null && last !== undefined ? last.time.toISOString() : null,
+    items: page.items.map(activityItem),
+  }
+}
+
 const projectFields = {
   visibility: (p: Project) => (p.visibility === 'private' ? 'PRIVATE' : 'UNLISTED'),
   role: (p: Project, _a: Args, ctx: GraphqlContext) => ctx.loaders.roles.load(p.id),
@@ -240,6 +386,20 @@ export function createResolvers(): ResolverMap {
         limitedUser(await ctx.loaders.users.load(required(args.id, 'id'))),
       project: (_p: unknown, args: Args, ctx: GraphqlContext) => loadProject(ctx, required(args.id, 'id')),
       stream: (_p: unknown, args: Args, ctx: GraphqlContext) => loadProject(ctx, required(args.id, 'id')),
+      projectInvite: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const projectId = required(args.projectId, 'projectId')
+        const token = str(args.token)
+        // With a token, whoever holds it may look (as Speckle: before signing up); without, the caller's own.
+        if (token) {
+          const invite = await ctx.deps.invites.project.find(projectId, token)
+          return invite === null ? null : pendingCollaborator(ctx, invite)
+        }
+        if (ctx.principal === null) return null
+        const me = await ctx.loaders.users.load(ctx.principal.userId)
+        if (me === null) return null
+        const invite = (await ctx.deps.invites.project.forUser(me)).find((i) => i.projectId === projectId)
+        return invite === undefined ? null : pendingCollaborator(ctx, invite)
+      },
       streams: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         if (ctx.principal === null) throw new BadUserInput('You must be signed in to list your streams')
         return userProjects(ctx, { id: ctx.principal.userId }, args)
@@ -251,6 +411,16 @@ export function createResolvers(): ResolverMap {
       email: (u: User, _a: Args, ctx: GraphqlContext) => (ctx.principal?.scopes.has('profile:email') ? u.email : null),
       projects: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
       streams: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
+      projectInvites: async (u: User, _a: Args, ctx: GraphqlContext) => {
+        if (ctx.principal?.userId !== u.id) throw new Forbidden('You can only see your own invites')
+        requireServer(ctx.principal, 'readOwnInvites')
+        return (await ctx.deps.invites.project.forUser(u)).map((i) => pendingCollaborator(ctx, i))
+      },
+      activity: async (u: User, args: Args, ctx: GraphqlContext) => {
+        if (ctx.principal?.userId !== u.id) throw new Forbidden('You can only see your own activity')
+        requireServer(ctx.principal, 'readActivity')
+        return activityPage((q) => ctx.deps.activity.forUser(u.id, q), args)
+      },
       apiTokens: async (u: User, _a: Args, ctx: GraphqlContext) => {
         ownProfile(ctx, u, 'readTokens')
         return (await ctx.deps.tokens.listPersonal(u.id)).map(apiToken)
@@ -310,6 +480,10 @@ export function createResolvers(): ResolverMap {
           sourceApps: strs(filter.sourceApps),
           contributors: strs(filter.contributors),
         })
+      },
+      invitedTeam: async (p: Project, _a: Args, ctx: GraphqlContext) => {
+        await authorize(ctx, p.id, 'readInvites')
+        return (await ctx.loaders.projectInvites.load(p.id)).map((i) => pendingCollaborator(ctx, i))
       },
       modelChildrenTree: (p: Project, args: Args, ctx: GraphqlContext) =>
         ctx.loaders.childrenTrees.load(treeKey(p.id, required(args.fullName, 'fullName'))),
@@ -376,6 +550,8 @@ export function createResolvers(): ResolverMap {
           }),
         )
       },
+      activity: (p: Project, args: Args, ctx: GraphqlContext) =>
+        activityPage((q) => ctx.deps.activity.forProject(p.id, q), args),
       size: () => null,
       favoritesCount: () => 0,
       // Truss has no comments.
@@ -506,6 +682,11 @@ export function createResolvers(): ResolverMap {
         })
         return true
       },
+
+      serverInviteCreate: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        inviteToServer(ctx, inviteInputs(args.input)),
+      serverInviteBatchCreate: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        inviteToServer(ctx, inviteInputs(args.input ?? [])),
 
       streamCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const principal = requireServer(ctx.principal, 'createProject')
@@ -769,11 +950,43 @@ export function createResolvers(): ResolverMap {
       },
       batchDelete: (_p: unknown, args: Args, ctx: GraphqlContext) =>
         deleteProjects(ctx, idList(args.ids, 'ids'), false),
+      invites: () => ({}),
       leave: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const id = required(args.id, 'id')
         await authorize(ctx, id, 'leave')
         const userId = actor(ctx).userId
         return ctx.deps.projects.removeRole(id, userId, userId)
+      },
+    },
+
+    ProjectInviteMutations: {
+      create: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        inviteToProject(ctx, required(args.projectId, 'projectId'), inviteInputs(args.input)),
+      batchCreate: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        inviteToProject(ctx, required(args.projectId, 'projectId'), inviteInputs(args.input ?? [])),
+      use: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const principal = requireServer(ctx.principal, 'useInvite')
+        const input = obj(args.input)
+        if (typeof input.accept !== 'boolean') throw new BadUserInput('accept is required')
+        const projectId = required(input.projectId, 'projectId')
+        const me = await ctx.loaders.users.load(principal.userId)
+        if (me === null) throw new NotFound('user', principal.userId)
+        await ctx.deps.invites.project.use({
+          projectId,
+          token: required(input.token, 'token'),
+          accept: input.accept,
+          user: me,
+        })
+        ctx.loaders.roles.clear(projectId)
+        return true
+      },
+      cancel: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        requireServer(ctx.principal, 'inviteUsers')
+        const projectId = required(args.projectId, 'projectId')
+        await authorize(ctx, projectId, 'manage')
+        await ctx.deps.invites.project.cancel({ projectId, inviteId: required(args.inviteId, 'inviteId') })
+        ctx.loaders.projectInvites.clear(projectId)
+        return loadProject(ctx, projectId)
       },
     },
 

@@ -14,7 +14,11 @@ import type { Sql } from '../../adapters/sql/types.js'
 import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
-import { createServerSettingsService } from '../accounts/settings.js'
+import { createOutboxMailer } from '../../adapters/mail/index.js'
+import type { Mailer } from '../../adapters/mail/types.js'
+import { createServerInvitesService } from '../accounts/invites.js'
+import { createProjectInvitesService } from '../accounts/project-invites.js'
+import { createServerSettingsService, type ServerSettingsService } from '../accounts/settings.js'
 import { createAppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
 import { openDatabase } from '../auth/test-utils/identity.js'
@@ -24,8 +28,42 @@ import { graphqlRoutes } from './rest.js'
 
 export type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** The GraphQL deps beyond the project domain's: apps, activity and invites (mail to `mailer`). */
+export function accountDeps(
+  sql: Sql,
+  ctx: DomainContext,
+  settings: ServerSettingsService,
+  mailer: Mailer,
+  publicUrl: string,
+): Pick<GraphqlDeps, 'apps' | 'activity' | 'invites'> {
+  const server = createServerInvitesService({ sql, users: ctx.users, mailer, settings, publicUrl })
+  return {
+    apps: createAppsService({ sql, tokens: ctx.tokens }),
+    activity: ctx.activity,
+    invites: {
+      server,
+      project: createProjectInvitesService({
+        sql,
+        users: ctx.users,
+        projects: ctx.projects,
+        serverInvites: server,
+        mailer,
+        settings,
+        publicUrl,
+      }),
+    },
+  }
+}
+
+/** A mailer writing `.eml` files to `<dir>/outbox`. */
+export function outboxMailer(dir: string): Promise<Mailer> {
+  return createOutboxMailer({ dataDir: dir, from: 'Truss <no-reply@truss.test>', logger: pino({ level: 'silent' }) })
+}
+
 export interface GraphqlHarness {
   ctx: DomainContext
+  /** The folder the outbox mailer writes `outbox/*.eml` to. */
+  dir: string
   deps: GraphqlDeps
   sql: Sql
   gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<{ status: number; body: Json }>
@@ -39,9 +77,10 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
   let blobs: BlobStore | undefined
   let bus: Bus | undefined
   let app: TrussApp | undefined
+  let mailer: Mailer | undefined
   const close = async () => {
     await app?.close()
-    await Promise.all([sql.dispose(), blobs?.close(), bus?.close()])
+    await Promise.all([sql.dispose(), blobs?.close(), bus?.close(), mailer?.close()])
     await rm(dir, { recursive: true, force: true })
   }
   try {
@@ -51,16 +90,18 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
     const config = loadConfig({}, { dataDir: dir })
     app = buildApp({ config, sql, blobs, bus, logger: silent })
     await app.register(authPlugin, { tokens: ctx.tokens })
+    const settings = createServerSettingsService({ sql, defaults: { name: 'Truss test' } })
+    mailer = await outboxMailer(dir)
     const deps: GraphqlDeps = {
       projects: ctx.projects,
       models: ctx.models,
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
-      apps: createAppsService({ sql, tokens: ctx.tokens }),
+      ...accountDeps(sql, ctx, settings, mailer, config.publicUrl),
       objects: ctx.objects,
       policy: createPolicy({ projects: ctx.projects }),
-      settings: createServerSettingsService({ sql, defaults: { name: 'Truss test' } }),
+      settings,
       serverInfo: {
         canonicalUrl: config.publicUrl,
         version: 'dev',
@@ -74,6 +115,7 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
     const server = app
     return {
       ctx,
+      dir,
       deps,
       sql,
       async gql(query, variables = {}, token) {

@@ -15,6 +15,7 @@ export const typeDefs = /* GraphQL */ `
     project(id: String!): Project!
     stream(id: String!): Stream
     streams(query: String, limit: Int = 25, cursor: String): UserStreamCollection
+    projectInvite(projectId: String!, token: String): PendingStreamCollaborator
   }
 
   type ServerInfo {
@@ -77,6 +78,14 @@ export const typeDefs = /* GraphQL */ `
     projects(limit: Int! = 25, cursor: String, filter: UserProjectsFilter, sortBy: [String!]): UserProjectCollection!
     streams(limit: Int! = 25, cursor: String): UserStreamCollection!
     apiTokens: [ApiToken!]!
+    projectInvites: [PendingStreamCollaborator!]!
+    activity(
+      actionType: String
+      after: DateTime
+      before: DateTime
+      cursor: DateTime
+      limit: Int! = 25
+    ): ActivityCollection
     authorizedApps: [ServerAppListItem!]
     createdApps: [ServerApp!]
   }
@@ -125,6 +134,7 @@ export const typeDefs = /* GraphQL */ `
     sourceApps: [String!]!
     workspaceId: String
     team: [ProjectCollaborator!]!
+    invitedTeam: [PendingStreamCollaborator!]
     models(cursor: String, limit: Int! = 25, filter: ProjectModelsFilter): ModelCollection!
     modelsTree(cursor: String, limit: Int! = 25, filter: ProjectModelsTreeFilter): ModelsTreeItemCollection!
     modelChildrenTree(fullName: String!): [ModelsTreeItem!]!
@@ -245,6 +255,8 @@ export const typeDefs = /* GraphQL */ `
     appTokenCreate(token: AppTokenCreateInput!): String!
     activeUserMutations: ActiveUserMutations!
     serverInfoUpdate(info: ServerInfoUpdateInput!): Boolean
+    serverInviteCreate(input: ServerInviteCreateInput!): Boolean!
+    serverInviteBatchCreate(input: [ServerInviteCreateInput!]!): Boolean!
     streamCreate(stream: StreamCreateInput!): String
     streamUpdate(stream: StreamUpdateInput!): Boolean!
     streamDelete(id: String!): Boolean!
@@ -289,6 +301,58 @@ export const typeDefs = /* GraphQL */ `
     updateRole(input: ProjectUpdateRoleInput!): Project!
     leave(id: String!): Boolean!
     batchDelete(ids: [String!]!): Boolean!
+    invites: ProjectInviteMutations!
+  }
+  type ProjectInviteMutations {
+    create(projectId: ID!, input: ProjectInviteCreateInput!): Project!
+    batchCreate(projectId: ID!, input: [ProjectInviteCreateInput!]!): Project!
+    use(input: ProjectInviteUseInput!): Boolean!
+    cancel(projectId: ID!, inviteId: String!): Project!
+  }
+  input ProjectInviteCreateInput {
+    email: String
+    userId: String
+    role: String
+    serverRole: String
+  }
+  input ProjectInviteUseInput {
+    projectId: ID!
+    token: String!
+    accept: Boolean!
+  }
+  type PendingStreamCollaborator {
+    id: String!
+    inviteId: String!
+    projectId: String!
+    projectName: String!
+    streamId: String!
+    streamName: String!
+    title: String!
+    role: String!
+    invitedBy: LimitedUser!
+    user: LimitedUser
+    token: String
+  }
+  input ServerInviteCreateInput {
+    email: String!
+    message: String
+    serverRole: String
+  }
+  type ActivityCollection {
+    totalCount: Int!
+    cursor: String
+    items: [Activity!]!
+  }
+  type Activity {
+    id: ID!
+    actionType: String!
+    info: JSONObject!
+    userId: String!
+    streamId: String
+    resourceId: String!
+    resourceType: String!
+    time: DateTime!
+    message: String!
   }
   input ProjectCreateInput {
     name: String
@@ -443,6 +507,13 @@ export const typeDefs = /* GraphQL */ `
     commits(limit: Int! = 25, cursor: String): CommitCollection
     commit(id: String): Commit
     object(id: String!): Object
+    activity(
+      actionType: String
+      after: DateTime
+      before: DateTime
+      cursor: DateTime
+      limit: Int! = 25
+    ): ActivityCollection
   }
   type StreamCollaborator {
     id: String!

@@ -255,6 +255,15 @@ const GRID: Record<
     admin: ['FAAA', 'FAAA', 'FAAA'],
     archived: ['FFFF', 'FFFF', 'FFFF'],
   },
+  // Pending invites: contributors and owners, whatever the visibility.
+  readInvites: {
+    anonymous: ['UUUU', 'UUUU', 'UUUU'],
+    user: ['FFAA', 'FFAA', 'FFAA'],
+    noScopes: ['FFFF', 'FFFF', 'FFFF'],
+    guest: ['FFAA', 'FFAA', 'FFAA'],
+    admin: ['FFAA', 'FFAA', 'FFAA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
 }
 
 const GRID_ROWS = PROJECT_ACTIONS.flatMap((action) =>
@@ -284,6 +293,10 @@ describe('project policy, every action', () => {
     readTokens: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
     readApps: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
     inviteUsers: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'F', archived: 'F' },
+    useInvite: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+    readOwnInvites: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
+    // No caller here carries users:read except noScopes, which is then allowed.
+    readActivity: { anonymous: 'U', user: 'F', noScopes: 'A', guest: 'F', admin: 'F', archived: 'F' },
     deleteAnyProjects: { anonymous: 'U', user: 'F', noScopes: 'F', guest: 'F', admin: 'A', archived: 'F' },
     readProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },
     updateProfile: { anonymous: 'U', user: 'A', noScopes: 'F', guest: 'A', admin: 'A', archived: 'F' },

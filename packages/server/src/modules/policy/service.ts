@@ -18,7 +18,8 @@ import type { ProjectAccess, ProjectRole, ProjectsService } from '../projects/se
  */
 export type AccessDecision = 'allow' | 'unauthenticated' | 'forbidden' | 'not_found'
 
-export const PROJECT_ACTIONS = ['read', 'write', 'manage', 'receive', 'leave'] as const
+// `readInvites`: see who is invited (`invitedTeam`), contributors and owners (Speckle's STREAM_CONTRIBUTOR).
+export const PROJECT_ACTIONS = ['read', 'write', 'manage', 'receive', 'leave', 'readInvites'] as const
 export type ProjectAction = (typeof PROJECT_ACTIONS)[number]
 
 export const REQUIRED_SCOPE: Record<ProjectAction, string> = {
@@ -27,6 +28,7 @@ export const REQUIRED_SCOPE: Record<ProjectAction, string> = {
   manage: 'streams:write',
   receive: 'streams:read',
   leave: 'streams:read',
+  readInvites: 'streams:read',
 }
 
 const ROLE_RANK: Record<ProjectRole, number> = { 'stream:reviewer': 1, 'stream:contributor': 2, 'stream:owner': 3 }
@@ -36,6 +38,7 @@ const REQUIRED_ROLE: Record<ProjectAction, ProjectRole> = {
   manage: 'stream:owner',
   receive: 'stream:reviewer',
   leave: 'stream:reviewer',
+  readInvites: 'stream:contributor',
 }
 
 /** Decide whether `principal` (null: no credentials) may do `action` on the project described by `access`. */
@@ -76,6 +79,9 @@ export const SERVER_ACTIONS = [
   'readProfile',
   'updateProfile',
   'inviteUsers',
+  'useInvite',
+  'readOwnInvites',
+  'readActivity',
   'deleteAnyProjects',
   'manageServer',
 ] as const
@@ -92,6 +98,11 @@ const SERVER_SCOPE: Record<ServerAction, string> = {
   updateProfile: 'profile:read',
   // Server and project invites (Speckle does not give this scope to personal tokens).
   inviteUsers: 'users:invite',
+  // Accepting or declining a project invite is a project mutation (Speckle's need streams:write).
+  useInvite: 'streams:write',
+  readOwnInvites: 'streams:read',
+  // Speckle's `user.activity` needs users:read, even for one's own.
+  readActivity: 'users:read',
   // Legacy `streamsDelete` and `projectMutations.batchDelete`: admins only (Speckle's SERVER_ADMIN).
   deleteAnyProjects: 'streams:write',
   manageServer: 'server:setup',

@@ -1,0 +1,185 @@
+/**
+ * Invites through GraphQL: `projectMutations.invites { create batchCreate use cancel }`, `project.invitedTeam`,
+ * `activeUser.projectInvites`, `projectInvite`, `serverInviteCreate` / `serverInviteBatchCreate`, with the
+ * mail they send (the outbox mailer), over HTTP on PGlite.
+ */
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { User } from '../users/service.js'
+import { ALL_SCOPES, graphqlHarness, type GraphqlHarness, type Json } from './test-utils.js'
+
+const CREATE = `mutation($p: ID!, $i: ProjectInviteCreateInput!) { projectMutations { invites {
+  create(projectId: $p, input: $i) { id invitedTeam { inviteId title role user { id } invitedBy { id } token } } } } }`
+const BATCH = `mutation($p: ID!, $i: [ProjectInviteCreateInput!]!) { projectMutations { invites {
+  batchCreate(projectId: $p, input: $i) { id invitedTeam { title } } } } }`
+const USE = `mutation($i: ProjectInviteUseInput!) { projectMutations { invites { use(input: $i) } } }`
+const MY_INVITES = `{ activeUser { projectInvites { inviteId projectId projectName streamName role token invitedBy { id } } } }`
+
+describe('GraphQL invites', () => {
+  let h: GraphqlHarness
+  let owner: User
+  let ownerToken: string
+
+  beforeAll(async () => {
+    h = await graphqlHarness()
+    owner = await h.ctx.newUser({ name: 'Olga Owner' })
+    ownerToken = await h.ctx.newToken(owner.id, [...ALL_SCOPES])
+  })
+
+  afterAll(async () => {
+    await h?.close()
+  })
+
+  async function mails(): Promise<string[]> {
+    const folder = join(h.dir, 'outbox')
+    const names = await readdir(folder).catch(() => [] as string[])
+    return Promise.all(names.sort().map((n) => readFile(join(folder, n), 'utf8')))
+  }
+
+  async function member(name: string) {
+    const user = await h.ctx.newUser({ name })
+    return { user, token: await h.ctx.newToken(user.id, ['streams:read', 'streams:write', 'profile:read']) }
+  }
+
+  it('invites a registered user, who sees the invite with its token and accepts it', async () => {
+    const project = await h.ctx.newProject(owner.id, { name: 'Bridge', visibility: 'private' })
+    const bob = await member('Bob Builder')
+    const created = await h.gql(
+      CREATE,
+      { p: project.id, i: { userId: bob.user.id, role: 'stream:reviewer' } },
+      ownerToken,
+    )
+    expect(created.body.errors).toBeUndefined()
+    const team = created.body.data.projectMutations.invites.create.invitedTeam
+    expect(team).toEqual([
+      {
+        inviteId: expect.any(String),
+        title: 'Bob Builder',
+        role: 'stream:reviewer',
+        user: { id: bob.user.id },
+        invitedBy: { id: owner.id },
+        token: null,
+      },
+    ])
+    expect((await mails()).some((m) => m.includes(bob.user.email) && m.includes('Bridge'))).toBe(true)
+
+    const mine = (await h.gql(MY_INVITES, {}, bob.token)).body.data.activeUser.projectInvites
+    expect(mine).toEqual([
+      {
+        inviteId: team[0].inviteId,
+        projectId: project.id,
+        projectName: 'Bridge',
+        streamName: 'Bridge',
+        role: 'stream:reviewer',
+        token: expect.stringMatching(/^[A-Za-z0-9]{42}$/),
+        invitedBy: { id: owner.id },
+      },
+    ])
+    const token = mine[0].token as string
+    const looked = await h.gql(
+      'query($p: String!, $t: String) { projectInvite(projectId: $p, token: $t) { inviteId title } }',
+      { p: project.id, t: token },
+    )
+    expect(looked.body.data.projectInvite).toEqual({ inviteId: team[0].inviteId, title: 'Bob Builder' })
+
+    // Someone else holding the token cannot use it.
+    const eve = await member('Eve')
+    const stolen = await h.gql(USE, { i: { projectId: project.id, token, accept: true } }, eve.token)
+    expect(stolen.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
+
+    const used = await h.gql(USE, { i: { projectId: project.id, token, accept: true } }, bob.token)
+    expect(used.body).toEqual({ data: { projectMutations: { invites: { use: true } } } })
+    const role = await h.gql(`{ project(id: "${project.id}") { role } }`, {}, bob.token)
+    expect(role.body.data.project.role).toBe('stream:reviewer')
+    expect((await h.gql(MY_INVITES, {}, bob.token)).body.data.activeUser.projectInvites).toEqual([])
+    const again = await h.gql(USE, { i: { projectId: project.id, token, accept: true } }, bob.token)
+    expect(again.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
+  })
+
+  it('invites an address without an account through a server invite, and declines and cancels', async () => {
+    const project = await h.ctx.newProject(owner.id, { visibility: 'private' })
+    const carol = await member('Carol')
+    const batch = await h.gql(
+      BATCH,
+      { p: project.id, i: [{ email: 'New.Person@Example.com' }, { userId: carol.user.id }] },
+      ownerToken,
+    )
+    expect(batch.body.errors).toBeUndefined()
+    expect(batch.body.data.projectMutations.invites.batchCreate.invitedTeam.map((i: Json) => i.title)).toEqual([
+      'new.person@example.com',
+      'Carol',
+    ])
+    expect((await mails()).some((m) => m.includes('new.person@example.com') && m.includes('/authn/register'))).toBe(
+      true,
+    )
+    const carolToken = (await h.gql(MY_INVITES, {}, carol.token)).body.data.activeUser.projectInvites[0].token
+    const declined = await h.gql(USE, { i: { projectId: project.id, token: carolToken, accept: false } }, carol.token)
+    expect(declined.body.data.projectMutations.invites.use).toBe(true)
+    expect((await h.ctx.projects.rolesOf(carol.user.id, [project.id])).size).toBe(0)
+
+    const pending = (await h.gql(`{ project(id: "${project.id}") { invitedTeam { inviteId } } }`, {}, ownerToken)).body
+      .data.project.invitedTeam
+    expect(pending).toHaveLength(1)
+    const CANCEL = `mutation($p: ID!, $i: String!) { projectMutations { invites { cancel(projectId: $p, inviteId: $i) {
+      invitedTeam { inviteId } } } } }`
+    const cancelled = await h.gql(CANCEL, { p: project.id, i: pending[0].inviteId }, ownerToken)
+    expect(cancelled.body.data.projectMutations.invites.cancel.invitedTeam).toEqual([])
+    const twice = await h.gql(CANCEL, { p: project.id, i: pending[0].inviteId }, ownerToken)
+    expect(twice.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
+  })
+
+  it('refuses bad invites with coded errors', async () => {
+    const project = await h.ctx.newProject(owner.id, { visibility: 'private' })
+    const dan = await member('Dan')
+    const code = async (input: Json, token = ownerToken, projectId = project.id) =>
+      (await h.gql(CREATE, { p: projectId, i: input }, token)).body.errors?.[0]?.extensions
+    expect((await code({ userId: dan.user.id }))?.code).toBeUndefined()
+    expect((await code({ userId: dan.user.id }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ userId: owner.id }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ email: 'x@example.com', role: 'stream:boss' }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ email: 'x@example.com', userId: dan.user.id }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({}))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ email: 'x@example.com', serverRole: 'server:admin' }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ email: 'not an email' }))?.code).toBe('BAD_USER_INPUT')
+    expect((await code({ userId: 'nobody0000' }))?.code).toBe('NOT_FOUND_ERROR')
+    expect((await code({ email: 'y@example.com' }, ownerToken, 'missing000'))?.code).toBe('STREAM_NOT_FOUND')
+    // A contributor is no owner; a token without users:invite says which scope it lacks.
+    await h.ctx.projects.setRole({ projectId: project.id, userId: dan.user.id, role: 'stream:contributor' })
+    const danInvite = await h.ctx.newToken(dan.user.id, ['streams:read', 'streams:write', 'users:invite'])
+    expect((await code({ email: 'z@example.com' }, danInvite))?.code).toBe('FORBIDDEN')
+    expect(await code({ email: 'z@example.com' }, dan.token)).toMatchObject({
+      code: 'FORBIDDEN',
+      scope: 'users:invite',
+    })
+    // Contributors see pending invites; reviewers do not.
+    expect((await h.gql(`{ project(id: "${project.id}") { invitedTeam { title } } }`, {}, dan.token)).body.errors).toBe(
+      undefined,
+    )
+    await h.ctx.projects.setRole({ projectId: project.id, userId: dan.user.id, role: 'stream:reviewer' })
+    const reviewer = await h.gql(`{ project(id: "${project.id}") { invitedTeam { title } } }`, {}, dan.token)
+    expect(reviewer.body.errors[0].extensions.code).toBe('FORBIDDEN')
+    const badUse = await h.gql(USE, { i: { projectId: project.id, token: 'x', accept: true } }, dan.token)
+    expect(badUse.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
+  })
+
+  it('sends server invites, refusing registered addresses and callers without users:invite', async () => {
+    const SERVER = 'mutation($i: ServerInviteCreateInput!) { serverInviteCreate(input: $i) }'
+    const sent = await h.gql(SERVER, { i: { email: 'Guest.One@example.com' } }, ownerToken)
+    expect(sent.body).toEqual({ data: { serverInviteCreate: true } })
+    expect((await mails()).some((m) => m.includes('guest.one@example.com'))).toBe(true)
+    const batch = await h.gql(
+      'mutation($i: [ServerInviteCreateInput!]!) { serverInviteBatchCreate(input: $i) }',
+      { i: [{ email: 'a@example.com' }, { email: 'b@example.com' }] },
+      ownerToken,
+    )
+    expect(batch.body).toEqual({ data: { serverInviteBatchCreate: true } })
+    const taken = await h.gql(SERVER, { i: { email: owner.email } }, ownerToken)
+    expect(taken.body.errors[0].extensions.code).toBe('INVITE_CREATE_ERROR')
+    const bad = await h.gql(SERVER, { i: { email: 'nope' } }, ownerToken)
+    expect(bad.body.errors[0].extensions.code).toBe('BAD_USER_INPUT')
+    const erin = await member('Erin')
+    const refused = await h.gql(SERVER, { i: { email: 'c@example.com' } }, erin.token)
+    expect(refused.body.errors[0].extensions).toMatchObject({ code: 'FORBIDDEN', scope: 'users:invite' })
+  })
+})

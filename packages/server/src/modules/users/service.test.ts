@@ -131,6 +131,27 @@ describe('users service: profiles and batch reads (PGlite)', () => {
     await expect(ctx.users.update('missing000', { bio: 'x' })).rejects.toThrow(NotFound)
     expect((await ctx.users.getById(user.id))?.name).toBe(user.name)
   })
+
+  it('keeps avatars to PNG, JPEG, GIF or WebP data URLs whose bytes match their type, and bounded', async () => {
+    const user = await ctx.newUser()
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(32)])
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(32)])
+    const dataUrl = (type: string, bytes: Buffer) => `data:${type};base64,${bytes.toString('base64')}`
+    for (const avatar of [dataUrl('image/png', png), dataUrl('image/jpeg', jpeg), dataUrl('image/JPG', jpeg)]) {
+      expect((await ctx.users.update(user.id, { avatar })).avatar).toBe(avatar)
+    }
+    const refusals: [string, string][] = [
+      [dataUrl('image/svg+xml', Buffer.from('<svg onload="alert(1)"/>')), 'must be PNG, JPEG, GIF or WebP'],
+      [dataUrl('image/png', jpeg), 'is not a image/png image'],
+      [dataUrl('text/html', Buffer.from('<p>')), 'Avatar must be'],
+      ['data:image/png;base64,not base64!', 'Avatar must be'],
+      [dataUrl('image/png', Buffer.concat([png, Buffer.alloc(190 * 1024)])), 'too large'],
+    ]
+    for (const [avatar, message] of refusals) {
+      await expect(ctx.users.update(user.id, { avatar })).rejects.toThrow(message)
+    }
+    expect((await ctx.users.getById(user.id))?.avatar).toBe(dataUrl('image/JPG', jpeg))
+  })
 })
 
 describe('users service: the first user', () => {

@@ -77,7 +77,43 @@ const MAX_NAME_LENGTH = 512
 const MAX_BIO_LENGTH = 2000
 // A resized avatar image as a data URL is a few tens of kB; this bound keeps a user row small.
 export const MAX_AVATAR_LENGTH = 256 * 1024
-const AVATAR = /^(data:image\/[a-z0-9.+-]+;base64,[A-Za-z0-9+/]+=*|https?:\/\/\S+)$/i
+/** The largest avatar image, decoded (Speckle's web app sends a small resized data URL). */
+export const MAX_AVATAR_BYTES = 180 * 1024
+const AVATAR_DATA_URL = /^data:(image\/[a-z0-9.+-]+);base64,([A-Za-z0-9+/]+={0,2})$/i
+const AVATAR_URL = /^https?:\/\/[^\s"'<>]+$/i
+/**
+ * Raster formats an avatar may be, with their file signatures. No SVG: it can carry scripts, and avatars
+ * are shown by clients that trust them.
+ */
+const AVATAR_TYPES: Record<string, (bytes: Buffer) => boolean> = {
+  'image/png': (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+  'image/jpeg': (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
+  'image/gif': (b) =>
+    b.subarray(0, 6).toString('latin1') === 'GIF87a' || b.subarray(0, 6).toString('latin1') === 'GIF89a',
+  'image/webp': (b) =>
+    b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
+}
+
+/**
+ * An avatar as Speckle's clients send it: a base64 `data:` URL of a PNG, JPEG, GIF or WebP image (checked
+ * against its declared type and size), or an http(s) URL (identity providers' pictures).
+ */
+function validAvatar(avatar: string): string {
+  if (AVATAR_URL.test(avatar)) return avatar
+  const match = AVATAR_DATA_URL.exec(avatar)
+  if (match === null) throw new BadUserInput('Avatar must be a base64 data:image URL or an http(s) URL')
+  const type = match[1]!.toLowerCase()
+  const signature = AVATAR_TYPES[type === 'image/jpg' ? 'image/jpeg' : type]
+  if (signature === undefined) {
+    throw new BadUserInput(`Avatar images must be PNG, JPEG, GIF or WebP, not ${type}`)
+  }
+  const bytes = Buffer.from(match[2]!, 'base64')
+  if (bytes.length > MAX_AVATAR_BYTES) {
+    throw new BadUserInput(`Avatar image is too large (${bytes.length} > ${MAX_AVATAR_BYTES} bytes): resize it first`)
+  }
+  if (!signature(bytes)) throw new BadUserInput(`Avatar data is not a ${type} image`)
+  return avatar
+}
 // Deliberately loose: one @, something on each side, a dot in the domain, no spaces.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
@@ -117,9 +153,7 @@ function optionalText(value: string | null | undefined, field: string, max: numb
 function validateProfile(changes: UserProfileUpdate) {
   if (changes.name === null) throw new BadUserInput('Name must not be empty')
   const avatar = optionalText(changes.avatar, 'Avatar', MAX_AVATAR_LENGTH)
-  if (typeof avatar === 'string' && !AVATAR.test(avatar)) {
-    throw new BadUserInput('Avatar must be a base64 data:image URL or an http(s) URL')
-  }
+  if (typeof avatar === 'string') validAvatar(avatar)
   return {
     name: changes.name === undefined ? undefined : validateName(changes.name),
     company: optionalText(changes.company, 'Company', MAX_NAME_LENGTH),

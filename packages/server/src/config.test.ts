@@ -30,7 +30,7 @@ describe('loadConfig', () => {
       maxObjectUploadFileSizeMb: 100,
       maxObjectSizeMb: 100,
       maxRequestBodySizeMb: 100,
-      objectsGzipLevel: 1,
+      objectsGzipLevel: 'auto',
       fileSizeLimitMb: 100,
       shutdownTimeoutSeconds: 10,
       workers: true,
@@ -135,8 +135,9 @@ describe('loadConfig', () => {
     expect(err.message).toContain('S3_FORCE_PATH_STYLE must be true or false')
   })
 
-  it('reads OBJECTS_GZIP_LEVEL as 0 to 9, default 1', () => {
-    expect(loadConfig({}).objectsGzipLevel).toBe(1)
+  it('reads OBJECTS_GZIP_LEVEL as auto or 0 to 9, default auto', () => {
+    expect(loadConfig({}).objectsGzipLevel).toBe('auto')
+    expect(loadConfig({ OBJECTS_GZIP_LEVEL: 'auto' }).objectsGzipLevel).toBe('auto')
     expect(loadConfig({ OBJECTS_GZIP_LEVEL: '0' }).objectsGzipLevel).toBe(0)
     expect(loadConfig({ OBJECTS_GZIP_LEVEL: '6' }).objectsGzipLevel).toBe(6)
     for (const bad of ['10', '-1', '1.5', 'fast']) {

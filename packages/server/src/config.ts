@@ -50,7 +50,7 @@ const FIELDS = {
   maxRequestBodySizeMb: { env: 'MAX_REQUEST_BODY_SIZE_MB', fix: 'use a size in MB, e.g. 100' },
   objectsGzipLevel: {
     env: 'OBJECTS_GZIP_LEVEL',
-    fix: 'use 1 (fastest) to 9 (smallest), or 0 to send object downloads uncompressed',
+    fix: 'use auto, 0 (stored, no compression), 1 (fastest) to 9 (smallest)',
   },
   fileSizeLimitMb: { env: 'FILE_SIZE_LIMIT_MB', fix: 'use a size in MB, e.g. 100' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
@@ -112,13 +112,21 @@ const configSchema = z
     maxObjectUploadFileSizeMb: sizeMb.default(100),
     maxObjectSizeMb: sizeMb.default(100),
     maxRequestBodySizeMb: sizeMb.default(100),
-    /** gzip level of object downloads; 0 sends them uncompressed (for a proxy that compresses, or loopback). */
-    objectsGzipLevel: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(0, 'must be 0 to 9')
-      .max(9, 'must be 0 to 9')
-      .default(1),
+    /**
+     * gzip level of object downloads. `auto`: uncompressed for clients on this machine that did not come
+     * through a proxy, where compressing only burns CPU on both ends; level 1 otherwise.
+     */
+    objectsGzipLevel: z
+      .string()
+      .trim()
+      .default('auto')
+      .transform((value, ctx): 'auto' | number => {
+        if (value === 'auto') return value
+        const level = Number(value)
+        if (value !== '' && Number.isInteger(level) && level >= 0 && level <= 9) return level
+        ctx.addIssue({ code: 'custom', message: 'must be auto or a whole number from 0 to 9' })
+        return z.NEVER
+      }),
     fileSizeLimitMb: sizeMb.default(100),
     shutdownTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(10),
     /** Run background workers in this process (`--no-workers` turns them off). */

@@ -26,10 +26,12 @@ export interface ObjectsRoutesOptions {
   /** Largest uncompressed upload request (all parts), in bytes. Default 4 parts' worth. */
   maxRequestBytes?: number
   /**
-   * gzip level of downloads; 1 (default) keeps a 2-core server ahead of the network (BENCHMARKS.md);
-   * 0 answers uncompressed. Clients that do not accept gzip get uncompressed answers whatever the level.
+   * gzip level of downloads (default `auto`): level 1 keeps a 2-core server ahead of the network; `auto`
+   * answers uncompressed (no Content-Encoding) to clients on this machine that did not come through a
+   * proxy, where compression saves no bandwidth and costs both ends most of their CPU. HTTP clients
+   * decode either form; Speckle's (fetch, requests, .NET HttpClient with automatic decompression) do.
    */
-  gzipLevel?: number
+  gzipLevel?: number | 'auto'
 }
 
 const ZLIB_CHUNK_BYTES = 256 * 1024
@@ -47,7 +49,10 @@ class UploadError extends Error {
 
 export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOptions): Promise<void> {
   const { objects, authorize, metrics } = opts
-  const gzipLevel = opts.gzipLevel ?? zlibConstants.Z_BEST_SPEED
+  const gzipLevel = opts.gzipLevel ?? 'auto'
+  /** The gzip level for this request; undefined: send it uncompressed. */
+  const levelFor = (request: FastifyRequest): number | undefined =>
+    gzipLevel !== 'auto' ? gzipLevel : isLocalPeer(request) ? undefined : zlibConstants.Z_BEST_SPEED
   const maxRequestBytes = opts.maxRequestBytes ?? opts.maxPartBytes * 4
 
   // The upload body is read as a stream by busboy, not by Fastify.
@@ -187,9 +192,9 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
   )
 
   /**
-   * Send a streamed answer, gzip'd unless the level is 0 or `gzip` is false. Speckle gzips downloads,
-   * getobjects and diff whatever the request says (WIRE.md), and its clients expect it; object-stream
-   * follows Accept-Encoding.
+   * Send a streamed answer, gzip'd at the configured level unless `gzip` is false. Speckle gzips
+   * downloads, getobjects and diff whatever the request says (WIRE.md); object-stream follows
+   * Accept-Encoding. With the `auto` level, clients on this machine get the answer uncompressed.
    */
   function sendGzip(
     request: FastifyRequest,
@@ -204,7 +209,8 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
       if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') request.log.error({ err }, 'object stream failed')
       metrics?.downloadBytesTotal.inc(bytes)
     }
-    if (gzipLevel === 0 || !gzip) {
+    const level = gzip ? levelFor(request) : undefined
+    if (level === undefined) {
       async function* counted(): AsyncIterable<string> {
         for await (const chunk of chunks) {
           bytes += Buffer.byteLength(chunk)
@@ -217,7 +223,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     }
     const source = Readable.from(chunks, { objectMode: false })
     // Large output chunks: each chunk is a round trip to the zlib thread, 16 KB ones cost ~10% of a download.
-    const gz = createGzip({ level: gzipLevel, chunkSize: ZLIB_CHUNK_BYTES })
+    const gz = createGzip({ level, chunkSize: ZLIB_CHUNK_BYTES })
     gz.on('data', (b: Buffer) => {
       bytes += b.length
     })
@@ -225,6 +231,14 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     reply.header('content-encoding', 'gzip')
     return reply.send(gz)
   }
+}
+
+/** A client on this machine that reached us directly: loopback address, no proxy headers. */
+function isLocalPeer(request: FastifyRequest): boolean {
+  const ip = request.socket.remoteAddress ?? ''
+  const loopback = ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.')
+  const h = request.headers
+  return loopback && h['x-forwarded-for'] === undefined && h.forwarded === undefined && h['x-real-ip'] === undefined
 }
 
 /** Whether the request's Accept-Encoding allows gzip (absent or `q=0` means no). */

@@ -14,7 +14,7 @@ import type { Principal } from '../auth/principal.js'
 import type { Model, ModelsService, ModelsTreeItem } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
 import type { Policy } from '../policy/service.js'
-import type { Project, ProjectRole, ProjectsService } from '../projects/service.js'
+import type { Project, ProjectRole, ProjectsService, TeamMember } from '../projects/service.js'
 import type { TokensService } from '../tokens/service.js'
 import type { User, UsersService } from '../users/service.js'
 import type { Version, VersionsService } from '../versions/service.js'
@@ -71,6 +71,8 @@ export interface Loaders {
   childrenTrees: DataLoader<string, ModelsTreeItem[]>
   /** `Project.sourceApps` by project id. */
   sourceApps: DataLoader<string, string[]>
+  /** Project teams (owners first) by project id. */
+  teams: DataLoader<string, TeamMember[]>
   /** Pending invites by project id. */
   projectInvites: DataLoader<string, ProjectInvite[]>
 }
@@ -78,27 +80,9 @@ export interface Loaders {
 /** The key of the per-project name loaders: project id and name (ids have no newline). */
 export const treeKey = (projectId: string, name: string): string => `${projectId}\n${name}`
 
-/** Group `treeKey` keys by project and answer each with one call per project. */
-function perProject<T>(
-  load: (projectId: string, names: string[]) => Promise<Map<string, T>>,
-  missing: T,
-): DataLoader<string, T> {
-  return new DataLoader(async (keys) => {
-    const byProject = new Map<string, string[]>()
-    for (const key of keys) {
-      const at = key.indexOf('\n')
-      const names = byProject.get(key.slice(0, at))
-      if (names === undefined) byProject.set(key.slice(0, at), [key.slice(at + 1)])
-      else names.push(key.slice(at + 1))
-    }
-    const answers = new Map<string, T>()
-    await Promise.all(
-      [...byProject].map(async ([projectId, names]) => {
-        for (const [name, value] of await load(projectId, names)) answers.set(treeKey(projectId, name), value)
-      }),
-    )
-    return keys.map((key) => answers.get(key) ?? missing)
-  })
+function splitTreeKey(key: string): { projectId: string; name: string } {
+  const at = key.indexOf('\n')
+  return { projectId: key.slice(0, at), name: key.slice(at + 1) }
 }
 
 /** The key of a first-page loader: the page size (already clamped by `pageSize`) and the parent's id. */
@@ -155,12 +139,17 @@ export function createLoaders(deps: GraphqlDeps, principal: Principal | null): L
     }),
     modelVersions: firstPages((ids, limit) => deps.versions.firstPagesOfModels(ids, limit)),
     projectModels: firstPages((ids, limit) => deps.models.firstPagesOfProjects(ids, limit)),
-    modelsByName: perProject<Model | null>(async (projectId, names) => {
-      const found = await deps.models.getManyByName(projectId, names)
-      const byLower = new Map(found.map((m) => [m.name.toLowerCase(), m]))
-      return new Map(names.map((name) => [name, byLower.get(name.toLowerCase()) ?? null]))
-    }, null),
-    childrenTrees: perProject<ModelsTreeItem[]>((projectId, names) => deps.models.childrenTrees(projectId, names), []),
+    modelsByName: new DataLoader(async (keys) => {
+      const pairs = keys.map(splitTreeKey)
+      const found = await deps.models.getManyByName(pairs)
+      const byKey = new Map(found.map((m) => [treeKey(m.projectId, m.name.toLowerCase()), m]))
+      return pairs.map((p) => byKey.get(treeKey(p.projectId, p.name.toLowerCase())) ?? null)
+    }),
+    childrenTrees: new DataLoader((keys) => deps.models.childrenTrees(keys.map(splitTreeKey))),
+    teams: new DataLoader(async (ids) => {
+      const teams = await deps.projects.teams(ids)
+      return ids.map((id) => teams.get(id) ?? [])
+    }),
     projectInvites: new DataLoader(async (ids) => {
       const invites = await deps.invites.project.forProjects(ids)
       return ids.map((id) => invites.get(id) ?? [])

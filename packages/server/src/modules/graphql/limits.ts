@@ -49,9 +49,17 @@ export function checkLimits(
         else if (
           !limit &&
           sel.selectionSet &&
-          /^(models|versions|branches|commits|projects|streams)$/.test(sel.name.value)
+          /^(models|modelsTree|versions|branches|commits|projects|streams|activity)$/.test(sel.name.value)
         ) {
           multiplier = 25
+        } else if (
+          !limit &&
+          sel.selectionSet &&
+          sel.name.value === 'children' &&
+          sel.selectionSet.selections.some((c) => c.kind === Kind.FIELD && c.name.value === 'objects')
+        ) {
+          // Object.children (the one answering `objects`) pages 100 by default.
+          multiplier = 100
         }
         cost += 1 + (sel.selectionSet ? Math.max(1, multiplier) * walk(sel.selectionSet, depth + 1, seen) : 0)
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {

@@ -222,6 +222,43 @@ describe('GraphQL projects, models trees and batch mutations', () => {
     expect(refused.body.errors[0].extensions.code).toBe('FORBIDDEN')
   })
 
+  it('answers lists of projects with their teams, invites, source apps and trees in batched queries', async () => {
+    const user = await h.ctx.newUser()
+    const userToken = await h.ctx.newToken(user.id, [...ALL_SCOPES])
+    const mate = await h.ctx.newUser()
+    for (let i = 0; i < 4; i++) {
+      const project = await h.ctx.newProject(user.id)
+      await h.ctx.projects.setRole({ projectId: project.id, userId: mate.id, role: 'stream:contributor' })
+      for (const name of ['a/b', 'a/c', 'd'])
+        await h.ctx.models.create({ projectId: project.id, name, actorId: user.id })
+      await h.ctx.newVersion(project.id, (await h.ctx.models.getByName(project.id, 'd'))!.id, user.id)
+    }
+    h.statements.length = 0
+    const { body } = await h.gql(
+      `{ activeUser { projects(limit: 10) { items { id team { role user { name } } invitedTeam { title } sourceApps
+          modelsTree { items { fullName model { id } children { fullName model { id } } } } } } } }`,
+      {},
+      userToken,
+    )
+    expect(body.errors).toBeUndefined()
+    const items = body.data.activeUser.projects.items
+    expect(items).toHaveLength(4)
+    for (const item of items) {
+      expect(item.team.map((m: Json) => m.role)).toEqual(['stream:owner', 'stream:contributor'])
+      expect(item.sourceApps).toEqual(['test'])
+      expect(item.modelsTree.items.find((i: Json) => i.fullName === 'a').children).toHaveLength(2)
+    }
+    const count = (pattern: RegExp) => h.statements.filter((s) => pattern.test(s)).length
+    expect(count(/FROM project_roles WHERE project_id = ANY/)).toBe(1)
+    expect(count(/FROM project_invites/)).toBe(1)
+    expect(count(/SELECT DISTINCT project_id, source_application/)).toBe(1)
+    // The active user, then every team member of every project.
+    expect(count(/FROM users/)).toBe(2)
+    // Trees cost queries per project, never per item: its top level, then one per level below.
+    expect(count(/tree_parts/)).toBe(4 * 2)
+    expect(count(/AS p\(project_id, name\)/)).toBeLessThanOrEqual(4 * 2)
+  })
+
   it('refuses the tree of a private project to a stranger and of an unknown one with STREAM_NOT_FOUND', async () => {
     const { projectId } = await projectWithModels(['x'])
     const stranger = await h.gql(TREE, { id: projectId, limit: 5 }, strangerToken)

@@ -11,7 +11,7 @@ import type { ProjectInvite } from '../accounts/project-invites.js'
 import { isActionType, type Activity, type ActivityQuery } from '../activity/service.js'
 import type { App } from '../apps/service.js'
 import { displayName, type Model, type ModelsTreeItem } from '../models/service.js'
-import { requireServer, type ProjectAction } from '../policy/service.js'
+import { assertAllowed, decideProject, missingScope, requireServer, type ProjectAction } from '../policy/service.js'
 import { isProjectRole, type Project, type ProjectRole, type ProjectVisibility } from '../projects/service.js'
 import { TOKEN_LENGTH } from '../tokens/service.js'
 import type { User } from '../users/service.js'
@@ -40,6 +40,17 @@ function required(v: unknown, name: string): string {
 
 async function authorize(ctx: GraphqlContext, projectId: string, action: ProjectAction): Promise<void> {
   await ctx.deps.policy.requireProject(ctx.principal, projectId, action)
+}
+
+/**
+ * As `authorize`, for a project already loaded: the caller's role comes from the batched roles loader, so a
+ * list of projects costs one query, not one per project. The policy still decides.
+ */
+async function authorizeLoaded(ctx: GraphqlContext, p: Project, action: ProjectAction): Promise<void> {
+  const role = await ctx.loaders.roles.load(p.id)
+  const decision = decideProject(ctx.principal, { project: p, role }, action)
+  const archived = ctx.principal?.serverRole === 'server:archived-user'
+  assertAllowed(decision, p.id, decision === 'forbidden' && !archived ? missingScope(ctx.principal, action) : null)
 }
 
 function actor(ctx: GraphqlContext): Principal {
@@ -342,7 +353,7 @@ const projectFields = {
   // Truss has no workspaces: every project is a personal one.
   workspaceId: () => null,
   team: async (p: Project, _a: Args, ctx: GraphqlContext) => {
-    const team = await ctx.deps.projects.team(p.id)
+    const team = await ctx.loaders.teams.load(p.id)
     return Promise.all(
       team.map(async (m) => ({
         id: m.userId,
@@ -482,7 +493,7 @@ export function createResolvers(): ResolverMap {
         })
       },
       invitedTeam: async (p: Project, _a: Args, ctx: GraphqlContext) => {
-        await authorize(ctx, p.id, 'readInvites')
+        await authorizeLoaded(ctx, p, 'readInvites')
         return (await ctx.loaders.projectInvites.load(p.id)).map((i) => pendingCollaborator(ctx, i))
       },
       modelChildrenTree: (p: Project, args: Args, ctx: GraphqlContext) =>
@@ -542,7 +553,7 @@ export function createResolvers(): ResolverMap {
       isPublic: (p: Project) => p.visibility !== 'private',
       isDiscoverable: (p: Project) => p.visibility === 'public',
       collaborators: async (p: Project, _a: Args, ctx: GraphqlContext) => {
-        const team = await ctx.deps.projects.team(p.id)
+        const team = await ctx.loaders.teams.load(p.id)
         return Promise.all(
           team.map(async (m) => {
             const user = await ctx.loaders.users.load(m.userId)
@@ -560,7 +571,7 @@ export function createResolvers(): ResolverMap {
         ctx.deps.models.list(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
       // Legacy lookups answer null rather than an error for an unknown branch or commit.
       branch: (p: Project, args: Args, ctx: GraphqlContext) =>
-        ctx.deps.models.getByName(p.id, str(args.name) ?? 'main'),
+        ctx.loaders.modelsByName.load(treeKey(p.id, (str(args.name) ?? 'main').trim())),
       commits: async (p: Project, args: Args, ctx: GraphqlContext) =>
         legacyStreamCommits(
           ctx,
@@ -946,6 +957,8 @@ export function createResolvers(): ResolverMap {
           if (!isProjectRole(role)) throw new BadUserInput(`Unknown role ${role}`)
           await ctx.deps.projects.setRole({ projectId, userId, role: role as ProjectRole, actorId: actor(ctx).userId })
         }
+        ctx.loaders.teams.clear(projectId)
+        ctx.loaders.roles.clear(projectId)
         return loadProject(ctx, projectId)
       },
       batchDelete: (_p: unknown, args: Args, ctx: GraphqlContext) =>
@@ -978,6 +991,8 @@ export function createResolvers(): ResolverMap {
           user: me,
         })
         ctx.loaders.roles.clear(projectId)
+        ctx.loaders.teams.clear(projectId)
+        ctx.loaders.projectInvites.clear(projectId)
         return true
       },
       cancel: async (_p: unknown, args: Args, ctx: GraphqlContext) => {

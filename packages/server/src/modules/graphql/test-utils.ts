@@ -21,7 +21,7 @@ import { createProjectInvitesService } from '../accounts/project-invites.js'
 import { createServerSettingsService, type ServerSettingsService } from '../accounts/settings.js'
 import { createAppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
-import { openDatabase } from '../auth/test-utils/identity.js'
+import { countingSql, openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
 import type { GraphqlDeps } from './context.js'
 import { graphqlRoutes } from './rest.js'
@@ -66,6 +66,8 @@ export interface GraphqlHarness {
   dir: string
   deps: GraphqlDeps
   sql: Sql
+  /** Every statement the services ran (outside transactions too), oldest first. */
+  statements: string[]
   gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<{ status: number; body: Json }>
   close(): Promise<void>
 }
@@ -86,7 +88,8 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
   try {
     blobs = await createBlobStore({ dataDir: dir })
     bus = createMemoryBus({ logger: silent })
-    const ctx = domainContext(sql, bus)
+    const counted = countingSql(sql)
+    const ctx = domainContext(counted, bus)
     const config = loadConfig({}, { dataDir: dir })
     app = buildApp({ config, sql, blobs, bus, logger: silent })
     await app.register(authPlugin, { tokens: ctx.tokens })
@@ -98,7 +101,7 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
-      ...accountDeps(sql, ctx, settings, mailer, config.publicUrl),
+      ...accountDeps(counted, ctx, settings, mailer, config.publicUrl),
       objects: ctx.objects,
       policy: createPolicy({ projects: ctx.projects }),
       settings,
@@ -118,6 +121,7 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
       dir,
       deps,
       sql,
+      statements: counted.statements,
       async gql(query, variables = {}, token) {
         const res = await server.inject({
           method: 'POST',

@@ -186,6 +186,7 @@ export async function selectFirstModelsOfProjects(
  * Names match their parent case-insensitively, as model names are unique whatever their case.
  */
 export interface TreeLevelRow {
+  project_id: string
   parent: string
   part: string
   updated_at: Date
@@ -197,36 +198,39 @@ export interface TreeLevelRow {
 
 const TREE_LEVEL_CTE = `
   tree_parts AS (
-    SELECT p.parent, m.id, m.updated_at,
+    SELECT p.project_id, p.parent, m.id, m.updated_at,
            CASE WHEN p.parent = '' THEN m.name ELSE substr(m.name, length(p.parent) + 2) END AS rest
-    FROM unnest($2::text[]) AS p(parent)
-    JOIN models m ON m.project_id = $1
+    FROM unnest($1::text[], $2::text[]) AS p(project_id, parent)
+    JOIN models m ON m.project_id = p.project_id
       AND (p.parent = '' OR left(lower(m.name), length(p.parent) + 1) = lower(p.parent) || '/')
   ),
   tree_groups AS (
-    SELECT parent, split_part(rest, '/', 1) AS part, max(updated_at) AS updated_at,
+    SELECT project_id, parent, split_part(rest, '/', 1) AS part, max(updated_at) AS updated_at,
            bool_or(position('/' in rest) > 0) AS has_children,
            (parent = '' AND count(*) = 1 AND bool_and(lower(rest) = 'main')) AS lone_main,
            (array_agg(id))[1] AS first_id
-    FROM tree_parts GROUP BY parent, split_part(rest, '/', 1)
+    FROM tree_parts GROUP BY project_id, parent, split_part(rest, '/', 1)
   ),
   tree_level AS (
-    SELECT parent, part, updated_at, has_children,
+    SELECT project_id, parent, part, updated_at, has_children,
            lone_main AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.model_id = first_id) AS bare_empty_main
     FROM tree_groups
   )`
 
-/** Every tree item under each of `parents` (no paging: a level is bounded by the project's models). */
+/**
+ * Every tree item under each (project, parent name) pair, in one query (no paging: a level is bounded by
+ * its project's models).
+ */
 export async function selectTreeLevels(
   db: SqlExecutor,
-  projectId: string,
+  projectIds: readonly string[],
   parents: readonly string[],
 ): Promise<TreeLevelRow[]> {
   const { rows } = await db.query<TreeLevelRow>(
     `WITH ${TREE_LEVEL_CTE}
      SELECT *, updated_at::text AS sort_key, 0 AS total_count FROM tree_level
      WHERE NOT bare_empty_main ORDER BY updated_at DESC, part`,
-    [projectId, parents],
+    [projectIds, parents],
   )
   return rows
 }
@@ -237,7 +241,7 @@ export async function selectTreeTopLevel(
   projectId: string,
   options: { limit: number; after: { sortKey: string; id: string } | null },
 ): Promise<{ rows: TreeLevelRow[]; totalCount: number }> {
-  const params: unknown[] = [projectId, ['']]
+  const params: unknown[] = [[projectId], ['']]
   let keyset = ''
   if (options.after) {
     params.push(options.after.sortKey, options.after.id)
@@ -267,15 +271,18 @@ export async function selectHaveChildren(db: SqlExecutor, projectId: string, nam
   return new Set(rows.map((r) => r.name))
 }
 
-/** Models by name (case-insensitive) in one project. */
+/** Models by (project, name) pairs, names case-insensitive, in one query. */
 export async function selectModelsByNames(
   db: SqlExecutor,
-  projectId: string,
+  projectIds: readonly string[],
   names: readonly string[],
 ): Promise<ModelRow[]> {
   const { rows } = await db.query<ModelRow>(
-    `SELECT ${COLUMNS} FROM models WHERE project_id = $1 AND lower(name) = ANY($2::text[])`,
-    [projectId, names.map((n) => n.toLowerCase())],
+    `SELECT ${COLUMNS.split(', ')
+      .map((c) => `m.${c}`)
+      .join(', ')} FROM unnest($1::text[], $2::text[]) AS p(project_id, name)
+     JOIN models m ON m.project_id = p.project_id AND lower(m.name) = p.name`,
+    [projectIds, names.map((n) => n.toLowerCase())],
   )
   return rows
 }

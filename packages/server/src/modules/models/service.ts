@@ -101,15 +101,17 @@ export interface ModelsService {
    * the number of projects; a project without models gets an empty page.
    */
   firstPagesOfProjects(projectIds: readonly string[], limit?: number | null): Promise<Map<string, Page<Model>>>
-  /** Models by name (case-insensitive) in a project. */
-  getManyByName(projectId: string, names: readonly string[]): Promise<Model[]>
+  /** Models by (project, name) pairs, names case-insensitive, in one query. */
+  getManyByName(pairs: readonly { projectId: string; name: string }[]): Promise<Model[]>
   /**
    * The top level of the project's models tree, most recently updated first (a lone `main` without versions
    * is left out, as Speckle does, unless filtering).
    */
   tree(projectId: string, query?: ModelsTreeQuery): Promise<Page<ModelsTreeItem>>
-  /** The items directly below each parent name, in one query. */
-  childrenTrees(projectId: string, parentNames: readonly string[]): Promise<Map<string, ModelsTreeItem[]>>
+  /**
+   * The items directly below each (project, parent name) pair, in one query; answers in the order asked.
+   */
+  childrenTrees(parents: readonly { projectId: string; name: string }[]): Promise<ModelsTreeItem[][]>
   /** The model named `name`, created (with its activity entry) inside `db` when missing. */
   ensureByName(
     db: SqlExecutor,
@@ -332,9 +334,14 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
       return pages
     },
 
-    async getManyByName(projectId, names) {
-      if (names.length === 0) return []
-      return (await selectModelsByNames(sql, projectId, names)).map(toModel)
+    async getManyByName(pairs) {
+      if (pairs.length === 0) return []
+      const rows = await selectModelsByNames(
+        sql,
+        pairs.map((p) => p.projectId),
+        pairs.map((p) => p.name),
+      )
+      return rows.map(toModel)
     },
 
     async tree(projectId, query = {}) {
@@ -369,19 +376,24 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
       )
     },
 
-    async childrenTrees(projectId, parentNames) {
-      const parents = [...new Set(parentNames.map(cleanParent).filter((p) => p !== ''))]
-      const levels = new Map<string, ModelsTreeItem[]>(parentNames.map((p) => [p, []]))
-      if (parents.length === 0) return levels
-      const byParent = new Map<string, ModelsTreeItem[]>()
-      for (const r of await selectTreeLevels(sql, projectId, parents)) {
-        const item = treeItem(projectId, `${r.parent}/${r.part}`, r.part, r.updated_at, r.has_children)
-        const list = byParent.get(r.parent)
-        if (list === undefined) byParent.set(r.parent, [item])
+    async childrenTrees(parents) {
+      const asked = parents.map((p) => ({ projectId: p.projectId, name: cleanParent(p.name) }))
+      const wanted = asked.filter((p) => p.name !== '')
+      if (wanted.length === 0) return asked.map(() => [])
+      const levels = new Map<string, ModelsTreeItem[]>()
+      const key = (projectId: string, name: string) => `${projectId}\n${name.toLowerCase()}`
+      const rows = await selectTreeLevels(
+        sql,
+        wanted.map((p) => p.projectId),
+        wanted.map((p) => p.name),
+      )
+      for (const r of rows) {
+        const item = treeItem(r.project_id, `${r.parent}/${r.part}`, r.part, r.updated_at, r.has_children)
+        const list = levels.get(key(r.project_id, r.parent))
+        if (list === undefined) levels.set(key(r.project_id, r.parent), [item])
         else list.push(item)
       }
-      for (const name of parentNames) levels.set(name, byParent.get(cleanParent(name)) ?? [])
-      return levels
+      return asked.map((p) => (p.name === '' ? [] : (levels.get(key(p.projectId, p.name)) ?? [])))
     },
 
     async ensureByName(db, input) {

@@ -142,6 +142,16 @@ export async function selectTeam(db: SqlExecutor, projectId: string): Promise<Ro
   return rows
 }
 
+/** The teams of several projects, each ordered as `selectTeam`. */
+export async function selectTeams(db: SqlExecutor, projectIds: readonly string[]): Promise<RoleRow[]> {
+  const { rows } = await db.query<RoleRow>(
+    `SELECT project_id, user_id, role FROM project_roles WHERE project_id = ANY($1::text[])
+     ORDER BY project_id, CASE role WHEN 'stream:owner' THEN 0 WHEN 'stream:contributor' THEN 1 ELSE 2 END, user_id`,
+    [projectIds],
+  )
+  return rows
+}
+
 export async function selectRolesOfUser(
   db: SqlExecutor,
   userId: string,

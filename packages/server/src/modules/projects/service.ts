@@ -23,6 +23,7 @@ import {
   selectProjectsOfUser,
   selectRolesOfUser,
   selectTeam,
+  selectTeams,
   touchProject,
   updateProject,
   upsertRole,
@@ -111,6 +112,8 @@ export interface ProjectsService {
   listForUser(userId: string, query?: UserProjectsQuery): Promise<Page<ProjectWithRole>>
   /** Everyone with a role on the project, owners first. */
   team(projectId: string): Promise<TeamMember[]>
+  /** The teams of several projects in one query (every id gets a list). */
+  teams(projectIds: readonly string[]): Promise<Map<string, TeamMember[]>>
   /** The user's role on each of the projects that they have one on. */
   rolesOf(userId: string, projectIds: readonly string[]): Promise<Map<string, ProjectRole>>
   /**
@@ -297,6 +300,14 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
 
     async team(projectId) {
       return (await selectTeam(sql, projectId)).map((r) => ({ userId: r.user_id, role: r.role }))
+    },
+
+    async teams(projectIds) {
+      const teams = new Map<string, TeamMember[]>(projectIds.map((id) => [id, []]))
+      if (projectIds.length === 0) return teams
+      for (const r of await selectTeams(sql, projectIds))
+        teams.get(r.project_id)?.push({ userId: r.user_id, role: r.role })
+      return teams
     },
 
     async rolesOf(userId, projectIds) {

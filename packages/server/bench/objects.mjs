@@ -10,7 +10,7 @@
 // default postgres://postgres@127.0.0.1:5432/test), BENCH_SERVER_NODE_ARGS (extra node flags for the server,
 // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), plus every BENCH_* variable of objects-bench.mjs.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -44,6 +44,15 @@ function peakRssMb(pid) {
     return Math.round(kb / 1024)
   } catch {
     return null
+  }
+}
+
+/** Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM). */
+function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  } catch {
+    // not Linux, or not allowed: the next figure then covers both phases
   }
 }
 
@@ -125,13 +134,15 @@ async function runMode(mode) {
     polling = false
     health.sort((a, b) => a - b)
     const pct = (p) => health[Math.min(health.length - 1, Math.ceil((p / 100) * health.length) - 1)]
+    console.log(`server peak RSS during upload: ${peakRssMb(server.pid)} MB`)
+    resetPeakRss(server.pid)
     console.log(
       `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
     )
   }
   const rest = phases.filter((p) => p !== 'upload')
   if (rest.length > 0) printOut(await run(rest.join(',')))
-  console.log(`server peak RSS: ${peakRssMb(server.pid)} MB`)
+  if (rest.length > 0) console.log(`server peak RSS during ${rest.join(', ')}: ${peakRssMb(server.pid)} MB`)
   server.kill('SIGTERM')
   await new Promise((resolve) => server.on('exit', resolve))
   rmSync(dataDir, { recursive: true, force: true })

@@ -163,6 +163,48 @@ describe('GraphQL invites', () => {
     expect(badUse.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
   })
 
+  it('speaks the legacy stream invite API over the same invites', async () => {
+    const project = await h.ctx.newProject(owner.id, { name: 'Legacy', visibility: 'private' })
+    const fay = await member('Fay')
+    const created = await h.gql(
+      'mutation($i: StreamInviteCreateInput!) { streamInviteCreate(input: $i) }',
+      { i: { streamId: project.id, userId: fay.user.id, message: 'hi' } },
+      ownerToken,
+    )
+    expect(created.body).toEqual({ data: { streamInviteCreate: true } })
+    const pending = await h.gql(
+      `{ stream(id: "${project.id}") { pendingCollaborators { inviteId streamName role user { id } } } }`,
+      {},
+      ownerToken,
+    )
+    const [invite] = pending.body.data.stream.pendingCollaborators
+    expect(invite).toMatchObject({ streamName: 'Legacy', role: 'stream:contributor', user: { id: fay.user.id } })
+    const mine = (await h.gql('{ streamInvites { inviteId token } }', {}, fay.token)).body.data.streamInvites
+    expect(mine).toEqual([{ inviteId: invite.inviteId, token: expect.any(String) }])
+    const byStream = await h.gql(`{ streamInvite(streamId: "${project.id}") { inviteId } }`, {}, fay.token)
+    expect(byStream.body.data.streamInvite).toEqual({ inviteId: invite.inviteId })
+    const used = await h.gql(
+      'mutation($s: String!, $t: String!) { streamInviteUse(accept: true, streamId: $s, token: $t) }',
+      { s: project.id, t: mine[0].token },
+      fay.token,
+    )
+    expect(used.body).toEqual({ data: { streamInviteUse: true } })
+    expect((await h.ctx.projects.rolesOf(fay.user.id, [project.id])).get(project.id)).toBe('stream:contributor')
+    // Only owners see pending collaborators; cancelling an unknown invite is coded.
+    const contributorView = await h.gql(
+      `{ stream(id: "${project.id}") { pendingCollaborators { id } } }`,
+      {},
+      fay.token,
+    )
+    expect(contributorView.body.errors[0].extensions.code).toBe('FORBIDDEN')
+    const cancel = await h.gql(
+      `mutation { streamInviteCancel(streamId: "${project.id}", inviteId: "${invite.inviteId}") }`,
+      {},
+      ownerToken,
+    )
+    expect(cancel.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
+  })
+
   it('sends server invites, refusing registered addresses and callers without users:invite', async () => {
     const SERVER = 'mutation($i: ServerInviteCreateInput!) { serverInviteCreate(input: $i) }'
     const sent = await h.gql(SERVER, { i: { email: 'Guest.One@example.com' } }, ownerToken)

@@ -3,67 +3,50 @@
  * Speckle's terms. Legacy names (stream, branch, commit) live only here, mapped onto projects, models and
  * versions (the same records: ids are interchangeable).
  */
-import { BadUserInput, Conflict, Forbidden, NotFound } from '../../errors.js'
+import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
 import { pageSize, type Page } from '../../pagination.js'
 import { ID_LENGTH } from '../auth/ids.js'
-import { SCOPES, type Principal } from '../auth/principal.js'
-import type { ProjectInvite } from '../accounts/project-invites.js'
-import { isActionType, type Activity, type ActivityQuery } from '../activity/service.js'
-import type { App } from '../apps/service.js'
+import { SCOPES } from '../auth/principal.js'
 import { displayName, type Model, type ModelsTreeItem } from '../models/service.js'
-import { assertAllowed, decideProject, missingScope, requireServer, type ProjectAction } from '../policy/service.js'
+import { requireServer } from '../policy/service.js'
 import { isProjectRole, type Project, type ProjectRole, type ProjectVisibility } from '../projects/service.js'
 import { TOKEN_LENGTH } from '../tokens/service.js'
 import type { User } from '../users/service.js'
-import type { TokenInfo } from '../tokens/service.js'
 import type { Version } from '../versions/service.js'
+import { activityPage } from './activity.js'
 import { firstPageKey, treeKey, type GraphqlContext } from './context.js'
+import {
+  actor,
+  authorize,
+  authorizeLoaded,
+  int,
+  limitedUser,
+  loadProject,
+  obj,
+  required,
+  str,
+  strs,
+  type Args,
+} from './helpers.js'
+import {
+  cancelInvite,
+  inviteInputs,
+  inviteToProject,
+  inviteToServer,
+  lookupInvite,
+  myInvites,
+  pendingCollaborator,
+  useInvite,
+} from './invites.js'
 import { createObjects, loadObject, objectChildren, type GraphqlObject } from './objects.js'
 import { subscriptionResolvers } from './subscriptions.js'
+import { apiToken, appListItem, lifespanToExpiry, ownProfile } from './tokens.js'
 
-type Args = Record<string, unknown>
 type Resolver<P = unknown> = (parent: P, args: Args, ctx: GraphqlContext) => unknown
 export type ResolverMap = Record<string, Record<string, Resolver<never> | { subscribe: Resolver; resolve?: Resolver }>>
 
 // A token id or a whole token: letters and digits.
 const TOKEN_OR_ID = new RegExp(`^[A-Za-z0-9]{${ID_LENGTH}}(?:[A-Za-z0-9]{${TOKEN_LENGTH - ID_LENGTH}})?$`)
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
-const int = (v: unknown): number | null => (typeof v === 'number' ? v : null)
-const strs = (v: unknown): string[] | null =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null
-const obj = (v: unknown): Args => (typeof v === 'object' && v !== null ? (v as Args) : {})
-function required(v: unknown, name: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new BadUserInput(`${name} is required`)
-  return v
-}
-
-async function authorize(ctx: GraphqlContext, projectId: string, action: ProjectAction): Promise<void> {
-  await ctx.deps.policy.requireProject(ctx.principal, projectId, action)
-}
-
-/**
- * As `authorize`, for a project already loaded: the caller's role comes from the batched roles loader, so a
- * list of projects costs one query, not one per project. The policy still decides.
- */
-async function authorizeLoaded(ctx: GraphqlContext, p: Project, action: ProjectAction): Promise<void> {
-  const role = await ctx.loaders.roles.load(p.id)
-  const decision = decideProject(ctx.principal, { project: p, role }, action)
-  const archived = ctx.principal?.serverRole === 'server:archived-user'
-  assertAllowed(decision, p.id, decision === 'forbidden' && !archived ? missingScope(ctx.principal, action) : null)
-}
-
-function actor(ctx: GraphqlContext): Principal {
-  if (ctx.principal === null) throw new Error('authorize first')
-  return ctx.principal
-}
-
-async function loadProject(ctx: GraphqlContext, id: string, action: ProjectAction = 'read'): Promise<Project> {
-  await authorize(ctx, id, action)
-  const project = await ctx.loaders.projects.load(id)
-  if (project === null) throw new NotFound('project', id)
-  return project
-}
 
 const VISIBILITY_IN: Record<string, ProjectVisibility> = { PRIVATE: 'private', PUBLIC: 'public', UNLISTED: 'unlisted' }
 
@@ -72,19 +55,6 @@ function legacyVisibility(isPublic: unknown, isDiscoverable: unknown): ProjectVi
   if (isPublic === true) return isDiscoverable === true ? 'public' : 'unlisted'
   if (isDiscoverable === true) return 'public'
   return undefined
-}
-
-function limitedUser(user: User | null) {
-  if (user === null) return null
-  return {
-    id: user.id,
-    name: user.name,
-    company: user.company,
-    avatar: user.avatar,
-    bio: user.bio,
-    verified: user.verified,
-    role: user.serverRole,
-  }
 }
 
 function previewUrl(ctx: GraphqlContext, version: Version): string {
@@ -133,59 +103,6 @@ async function legacyStreamCommits(ctx: GraphqlContext, page: Page<Version>) {
   return page
 }
 
-/** Speckle's lifespan for a token that never expires (about 100 years, in milliseconds). */
-const NO_EXPIRY_LIFESPAN_MS = 3_154_000_000_000
-
-function apiToken(t: TokenInfo) {
-  return {
-    id: t.id,
-    name: t.name,
-    lastChars: t.lastChars ?? '',
-    scopes: t.scopes,
-    createdAt: t.createdAt,
-    // The expiry is computed by this process and the creation time by the database: whole seconds hide the skew.
-    lifespan:
-      t.expiresAt === null
-        ? NO_EXPIRY_LIFESPAN_MS
-        : Math.round((t.expiresAt.getTime() - t.createdAt.getTime()) / 1000) * 1000,
-    lastUsed: t.lastUsedAt ?? t.createdAt,
-  }
-}
-
-async function appAuthor(ctx: GraphqlContext, app: App) {
-  if (app.authorId === null) return null
-  const user = await ctx.loaders.users.load(app.authorId)
-  return user === null ? null : { id: user.id, name: user.name, avatar: user.avatar }
-}
-
-function appListItem(ctx: GraphqlContext, app: App) {
-  return {
-    id: app.id,
-    name: app.name,
-    description: app.description,
-    redirectUrl: app.redirectUrl,
-    termsAndConditionsLink: null,
-    trustByDefault: app.trusted,
-    logo: null,
-    author: () => appAuthor(ctx, app),
-  }
-}
-
-/** Only the signed-in user's own profile lists tokens and apps. */
-function ownProfile(ctx: GraphqlContext, user: User, action: 'readTokens' | 'readApps'): Principal {
-  if (ctx.principal?.userId !== user.id) throw new Forbidden('You can only view your own tokens and apps')
-  return requireServer(ctx.principal, action)
-}
-
-/** A token's `lifespan` (milliseconds, BigInt as a number or a string) as its expiry; none: never. */
-function lifespanToExpiry(v: unknown): Date | null {
-  if (v === undefined || v === null) return null
-  const ms = Number(v)
-  if (!Number.isFinite(ms) || ms <= 0) throw new BadUserInput('lifespan must be a positive number of milliseconds')
-  // Beyond what a Date can hold: it never expires.
-  return ms >= NO_EXPIRY_LIFESPAN_MS ? null : new Date(Date.now() + ms)
-}
-
 function idList(v: unknown, name: string, max = 1000): string[] {
   const ids = strs(v) ?? []
   if (ids.length === 0) throw new BadUserInput(`${name} must list at least one id`)
@@ -199,150 +116,6 @@ async function deleteProjects(ctx: GraphqlContext, ids: string[], asAdmin: boole
   if (!asAdmin) await Promise.all(ids.map((id) => authorize(ctx, id, 'manage')))
   const deleted = await Promise.all(ids.map((id) => ctx.deps.projects.delete(id, principal.userId)))
   return deleted.every(Boolean)
-}
-
-/** Speckle's `PendingStreamCollaborator`; the token only for the invitee. */
-function pendingCollaborator(ctx: GraphqlContext, invite: ProjectInvite) {
-  const projectName = async () => (await ctx.loaders.projects.load(invite.projectId))?.name ?? ''
-  const invitee = async () => (invite.userId === null ? null : ctx.loaders.users.load(invite.userId))
-  return {
-    id: invite.id,
-    inviteId: invite.id,
-    projectId: invite.projectId,
-    streamId: invite.projectId,
-    projectName,
-    streamName: projectName,
-    title: async () => (await invitee())?.name ?? invite.email ?? '',
-    role: invite.role,
-    invitedBy: async () => limitedUser(await ctx.loaders.users.load(invite.inviterId)),
-    user: async () => limitedUser(await invitee()),
-    token: async () => {
-      if (ctx.principal === null) return null
-      if (invite.userId === ctx.principal.userId) return invite.token
-      const me = await ctx.loaders.users.load(ctx.principal.userId)
-      return me !== null && me.verified && me.email === invite.email ? invite.token : null
-    },
-  }
-}
-
-/** Refuse server roles on invites: Truss invites everyone as `server:user`. */
-function checkServerRole(input: Args): void {
-  const serverRole = str(input.serverRole)
-  if (serverRole !== null && serverRole !== 'server:user') {
-    throw new BadUserInput('Inviting with a server role other than server:user is not supported', {
-      graphqlCode: 'INVITE_CREATE_ERROR',
-    })
-  }
-}
-
-function inviteInputs(v: unknown): Args[] {
-  const inputs = Array.isArray(v) ? v.map(obj) : [obj(v)]
-  if (inputs.length === 0 || inputs.length > 100) throw new BadUserInput('Invite between 1 and 100 people at once')
-  inputs.forEach(checkServerRole)
-  return inputs
-}
-
-/** Invite each input to the project (owner only; `users:invite`), all checked before the first is sent. */
-async function inviteToProject(ctx: GraphqlContext, projectId: string, inputs: Args[]) {
-  const principal = requireServer(ctx.principal, 'inviteUsers')
-  await authorize(ctx, projectId, 'manage')
-  for (const input of inputs) {
-    await ctx.deps.invites.project.create({
-      projectId,
-      inviterId: principal.userId,
-      email: str(input.email),
-      userId: str(input.userId),
-      role: str(input.role),
-    })
-  }
-  ctx.loaders.projectInvites.clear(projectId)
-  return loadProject(ctx, projectId)
-}
-
-async function inviteToServer(ctx: GraphqlContext, inputs: Args[]): Promise<boolean> {
-  const principal = requireServer(ctx.principal, 'inviteUsers')
-  const emails = inputs.map((input) => required(input.email, 'email'))
-  for (const email of emails) {
-    try {
-      await ctx.deps.invites.server.createInvite({ email, inviterId: principal.userId })
-    } catch (err) {
-      if (err instanceof Conflict) throw new BadUserInput(err.message, { graphqlCode: 'INVITE_CREATE_ERROR' })
-      throw err
-    }
-  }
-  return true
-}
-
-// Human-readable lines for Speckle's `Activity.message` (Truss's log keeps the structured `info` only).
-const ACTIVITY_MESSAGES: Record<string, string> = {
-  stream_create: 'Stream created',
-  stream_update: 'Stream updated',
-  stream_delete: 'Stream deleted',
-  stream_permissions_add: 'Permission granted',
-  stream_permissions_remove: 'Permission revoked',
-  branch_create: 'Branch created',
-  branch_update: 'Branch updated',
-  branch_delete: 'Branch deleted',
-  commit_create: 'Commit created',
-  commit_update: 'Commit updated',
-  commit_move: 'Commit moved',
-  commit_delete: 'Commit deleted',
-  commit_receive: 'Commit received',
-}
-
-function activityItem(a: Activity) {
-  return {
-    id: a.id,
-    actionType: a.actionType,
-    info: a.info,
-    userId: a.userId ?? '',
-    streamId: a.projectId,
-    resourceId: a.resourceId,
-    resourceType: a.resourceType,
-    time: a.time,
-    message: ACTIVITY_MESSAGES[a.actionType] ?? a.actionType,
-  }
-}
-
-function dateArg(v: unknown, name: string): Date | null {
-  if (v === undefined || v === null) return null
-  if (!(v instanceof Date) || Number.isNaN(v.getTime())) throw new BadUserInput(`${name} must be a date-time`)
-  return v
-}
-
-function actionTypeArg(v: unknown) {
-  const actionType = str(v)
-  if (actionType === null || actionType === '') return null
-  if (!isActionType(actionType)) throw new BadUserInput(`Unknown actionType ${actionType}`)
-  return actionType
-}
-
-/**
- * Speckle's legacy activity pages: newest first; `cursor` is the last item's time, passed back for older
- * entries; `before`/`after` bound the window and `totalCount` counts it (without the cursor); null cursor at
- * the end.
- */
-async function activityPage(
-  list: (query: ActivityQuery) => Promise<{ totalCount: number; cursor: string | null; items: Activity[] }>,
-  args: Args,
-) {
-  const limit = int(args.limit) ?? 25
-  if (!Number.isInteger(limit) || limit < 0 || limit > 1000) throw new BadUserInput('limit must be 0 to 1000')
-  const window = {
-    actionType: actionTypeArg(args.actionType),
-    since: dateArg(args.after, 'after'),
-    until: dateArg(args.before, 'before'),
-  }
-  const cursor = dateArg(args.cursor, 'cursor')
-  const until = cursor !== null && (window.until === null || cursor < window.until) ? cursor : window.until
-  const page = await list({ ...window, limit, until })
-  const totalCount = cursor === null ? page.totalCount : (await list({ ...window, limit: 0 })).totalCount
-  const last = page.items.at(-1)
-  return {
-    totalCount,
-    cursor: page.cursor !== null && last !== undefined ? last.time.toISOString() : null,
-    items: page.items.map(activityItem),
-  }
 }
 
 const projectFields = {
@@ -361,6 +134,10 @@ const projectFields = {
         user: limitedUser(await ctx.loaders.users.load(m.userId)),
       })),
     )
+  },
+  invitedTeam: async (p: Project, _a: Args, ctx: GraphqlContext) => {
+    await authorizeLoaded(ctx, p, 'readInvites')
+    return (await ctx.loaders.projectInvites.load(p.id)).map((i) => pendingCollaborator(ctx, i))
   },
   object: (p: Project, args: Args, ctx: GraphqlContext) => loadObject(ctx.deps.objects, p.id, required(args.id, 'id')),
 }
@@ -397,19 +174,14 @@ export function createResolvers(): ResolverMap {
         limitedUser(await ctx.loaders.users.load(required(args.id, 'id'))),
       project: (_p: unknown, args: Args, ctx: GraphqlContext) => loadProject(ctx, required(args.id, 'id')),
       stream: (_p: unknown, args: Args, ctx: GraphqlContext) => loadProject(ctx, required(args.id, 'id')),
-      projectInvite: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
-        const projectId = required(args.projectId, 'projectId')
-        const token = str(args.token)
-        // With a token, whoever holds it may look (as Speckle: before signing up); without, the caller's own.
-        if (token) {
-          const invite = await ctx.deps.invites.project.find(projectId, token)
-          return invite === null ? null : pendingCollaborator(ctx, invite)
-        }
-        if (ctx.principal === null) return null
-        const me = await ctx.loaders.users.load(ctx.principal.userId)
-        if (me === null) return null
-        const invite = (await ctx.deps.invites.project.forUser(me)).find((i) => i.projectId === projectId)
-        return invite === undefined ? null : pendingCollaborator(ctx, invite)
+      projectInvite: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        lookupInvite(ctx, required(args.projectId, 'projectId'), str(args.token)),
+      streamInvite: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        lookupInvite(ctx, required(args.streamId, 'streamId'), str(args.token)),
+      streamInvites: async (_p: unknown, _a: Args, ctx: GraphqlContext) => {
+        requireServer(ctx.principal, 'readOwnInvites')
+        const me = await ctx.loaders.users.load(actor(ctx).userId)
+        return me === null ? [] : myInvites(ctx, me)
       },
       streams: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         if (ctx.principal === null) throw new BadUserInput('You must be signed in to list your streams')
@@ -422,10 +194,10 @@ export function createResolvers(): ResolverMap {
       email: (u: User, _a: Args, ctx: GraphqlContext) => (ctx.principal?.scopes.has('profile:email') ? u.email : null),
       projects: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
       streams: (u: User, args: Args, ctx: GraphqlContext) => userProjects(ctx, u, args),
-      projectInvites: async (u: User, _a: Args, ctx: GraphqlContext) => {
+      projectInvites: (u: User, _a: Args, ctx: GraphqlContext) => {
         if (ctx.principal?.userId !== u.id) throw new Forbidden('You can only see your own invites')
         requireServer(ctx.principal, 'readOwnInvites')
-        return (await ctx.deps.invites.project.forUser(u)).map((i) => pendingCollaborator(ctx, i))
+        return myInvites(ctx, u)
       },
       activity: async (u: User, args: Args, ctx: GraphqlContext) => {
         if (ctx.principal?.userId !== u.id) throw new Forbidden('You can only see your own activity')
@@ -491,10 +263,6 @@ export function createResolvers(): ResolverMap {
           sourceApps: strs(filter.sourceApps),
           contributors: strs(filter.contributors),
         })
-      },
-      invitedTeam: async (p: Project, _a: Args, ctx: GraphqlContext) => {
-        await authorizeLoaded(ctx, p, 'readInvites')
-        return (await ctx.loaders.projectInvites.load(p.id)).map((i) => pendingCollaborator(ctx, i))
       },
       modelChildrenTree: (p: Project, args: Args, ctx: GraphqlContext) =>
         ctx.loaders.childrenTrees.load(treeKey(p.id, required(args.fullName, 'fullName'))),
@@ -563,6 +331,11 @@ export function createResolvers(): ResolverMap {
       },
       activity: (p: Project, args: Args, ctx: GraphqlContext) =>
         activityPage((q) => ctx.deps.activity.forProject(p.id, q), args),
+      // Speckle shows a stream's pending collaborators to its owners only.
+      pendingCollaborators: async (p: Project, _a: Args, ctx: GraphqlContext) => {
+        await authorizeLoaded(ctx, p, 'manage')
+        return (await ctx.loaders.projectInvites.load(p.id)).map((i) => pendingCollaborator(ctx, i))
+      },
       size: () => null,
       favoritesCount: () => 0,
       // Truss has no comments.
@@ -698,6 +471,17 @@ export function createResolvers(): ResolverMap {
         inviteToServer(ctx, inviteInputs(args.input)),
       serverInviteBatchCreate: (_p: unknown, args: Args, ctx: GraphqlContext) =>
         inviteToServer(ctx, inviteInputs(args.input ?? [])),
+      streamInviteCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.input)
+        await inviteToProject(ctx, required(input.streamId, 'streamId'), inviteInputs(input))
+        return true
+      },
+      streamInviteUse: (_p: unknown, args: Args, ctx: GraphqlContext) =>
+        useInvite(ctx, required(args.streamId, 'streamId'), required(args.token, 'token'), args.accept),
+      streamInviteCancel: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        await cancelInvite(ctx, required(args.streamId, 'streamId'), required(args.inviteId, 'inviteId'))
+        return true
+      },
 
       streamCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const principal = requireServer(ctx.principal, 'createProject')
@@ -977,30 +761,13 @@ export function createResolvers(): ResolverMap {
         inviteToProject(ctx, required(args.projectId, 'projectId'), inviteInputs(args.input)),
       batchCreate: (_p: unknown, args: Args, ctx: GraphqlContext) =>
         inviteToProject(ctx, required(args.projectId, 'projectId'), inviteInputs(args.input ?? [])),
-      use: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
-        const principal = requireServer(ctx.principal, 'useInvite')
+      use: (_p: unknown, args: Args, ctx: GraphqlContext) => {
         const input = obj(args.input)
-        if (typeof input.accept !== 'boolean') throw new BadUserInput('accept is required')
-        const projectId = required(input.projectId, 'projectId')
-        const me = await ctx.loaders.users.load(principal.userId)
-        if (me === null) throw new NotFound('user', principal.userId)
-        await ctx.deps.invites.project.use({
-          projectId,
-          token: required(input.token, 'token'),
-          accept: input.accept,
-          user: me,
-        })
-        ctx.loaders.roles.clear(projectId)
-        ctx.loaders.teams.clear(projectId)
-        ctx.loaders.projectInvites.clear(projectId)
-        return true
+        return useInvite(ctx, required(input.projectId, 'projectId'), required(input.token, 'token'), input.accept)
       },
       cancel: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
-        requireServer(ctx.principal, 'inviteUsers')
         const projectId = required(args.projectId, 'projectId')
-        await authorize(ctx, projectId, 'manage')
-        await ctx.deps.invites.project.cancel({ projectId, inviteId: required(args.inviteId, 'inviteId') })
-        ctx.loaders.projectInvites.clear(projectId)
+        await cancelInvite(ctx, projectId, required(args.inviteId, 'inviteId'))
         return loadProject(ctx, projectId)
       },
     },

@@ -16,6 +16,8 @@ export const typeDefs = /* GraphQL */ `
     stream(id: String!): Stream
     streams(query: String, limit: Int = 25, cursor: String): UserStreamCollection
     projectInvite(projectId: String!, token: String): PendingStreamCollaborator
+    streamInvite(streamId: String!, token: String): PendingStreamCollaborator
+    streamInvites: [PendingStreamCollaborator!]!
   }
 
   type ServerInfo {
@@ -257,6 +259,9 @@ export const typeDefs = /* GraphQL */ `
     serverInfoUpdate(info: ServerInfoUpdateInput!): Boolean
     serverInviteCreate(input: ServerInviteCreateInput!): Boolean!
     serverInviteBatchCreate(input: [ServerInviteCreateInput!]!): Boolean!
+    streamInviteCreate(input: StreamInviteCreateInput!): Boolean!
+    streamInviteUse(accept: Boolean!, streamId: String!, token: String!): Boolean!
+    streamInviteCancel(streamId: String!, inviteId: String!): Boolean!
     streamCreate(stream: StreamCreateInput!): String
     streamUpdate(stream: StreamUpdateInput!): Boolean!
     streamDelete(id: String!): Boolean!
@@ -332,6 +337,14 @@ export const typeDefs = /* GraphQL */ `
     invitedBy: LimitedUser!
     user: LimitedUser
     token: String
+  }
+  input StreamInviteCreateInput {
+    email: String
+    userId: String
+    streamId: String!
+    message: String
+    role: String
+    serverRole: String
   }
   input ServerInviteCreateInput {
     email: String!
@@ -507,6 +520,7 @@ export const typeDefs = /* GraphQL */ `
     commits(limit: Int! = 25, cursor: String): CommitCollection
     commit(id: String): Commit
     object(id: String!): Object
+    pendingCollaborators: [PendingStreamCollaborator!]
     activity(
       actionType: String
       after: DateTime

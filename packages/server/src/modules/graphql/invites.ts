@@ -47,7 +47,10 @@ export function inviteInputs(v: unknown): Args[] {
   return inputs
 }
 
-/** Invite each input to the project (owner only; `users:invite`), all checked before the first is sent. */
+/**
+ * Invite each input to the project (owners, `users:invite`), in order; the first refused stops the batch, the
+ * invites before it stay.
+ */
 export async function inviteToProject(ctx: GraphqlContext, projectId: string, inputs: Args[]) {
   const principal = requireServer(ctx.principal, 'inviteUsers')
   await authorize(ctx, projectId, 'manage')

@@ -52,8 +52,10 @@ export async function selectActivity(
     filters.push(`action_type = $${params.length}`)
   }
   if (options.since) {
+    // Times come from clients with millisecond precision: "after" means after that millisecond, as Speckle's
+    // JS dates read it (the log keeps microseconds).
     params.push(options.since)
-    filters.push(`time > $${params.length}`)
+    filters.push(`time >= $${params.length}::timestamptz + interval '1 millisecond'`)
   }
   if (options.until) {
     params.push(options.until)

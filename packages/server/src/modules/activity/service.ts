@@ -55,7 +55,7 @@ export interface ActivityQuery {
   limit?: number | null
   cursor?: string | null
   actionType?: ActionType | null
-  /** Only entries after this time (exclusive). */
+  /** Only entries after this time's millisecond (clients' dates have no finer precision). */
   since?: Date | null
   /** Only entries before this time (exclusive); also how Speckle's time cursors page. */
   until?: Date | null

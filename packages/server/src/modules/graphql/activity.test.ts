@@ -10,7 +10,7 @@ const STREAM = `query($id: String!, $limit: Int!, $cursor: DateTime, $before: Da
   stream(id: $id) { activity(limit: $limit, cursor: $cursor, before: $before, after: $after, actionType: $type) {
     totalCount cursor items { id actionType streamId userId resourceId resourceType message time info } } } }`
 
-describe('GraphQL activity', () => {
+describe.each(['pglite', 'postgres'] as const)('GraphQL activity (%s)', (kind) => {
   let h: GraphqlHarness
   let owner: User
   let token: string
@@ -18,7 +18,7 @@ describe('GraphQL activity', () => {
   let versionId: string
 
   beforeAll(async () => {
-    h = await graphqlHarness()
+    h = await graphqlHarness(kind)
     owner = await h.ctx.newUser()
     token = await h.ctx.newToken(owner.id, ['streams:read', 'streams:write', 'users:read'])
     projectId = (await h.ctx.newProject(owner.id, { visibility: 'private' })).id

@@ -16,13 +16,13 @@ const BATCH = `mutation($p: ID!, $i: [ProjectInviteCreateInput!]!) { projectMuta
 const USE = `mutation($i: ProjectInviteUseInput!) { projectMutations { invites { use(input: $i) } } }`
 const MY_INVITES = `{ activeUser { projectInvites { inviteId projectId projectName streamName role token invitedBy { id } } } }`
 
-describe('GraphQL invites', () => {
+describe.each(['pglite', 'postgres'] as const)('GraphQL invites (%s)', (kind) => {
   let h: GraphqlHarness
   let owner: User
   let ownerToken: string
 
   beforeAll(async () => {
-    h = await graphqlHarness()
+    h = await graphqlHarness(kind)
     owner = await h.ctx.newUser({ name: 'Olga Owner' })
     ownerToken = await h.ctx.newToken(owner.id, [...ALL_SCOPES])
   })

@@ -9,7 +9,7 @@ import { ALL_SCOPES, graphqlHarness, type GraphqlHarness, type Json } from './te
 
 const hex = (n: number) => n.toString(16).padStart(32, '0')
 
-describe('GraphQL objects', () => {
+describe.each(['pglite', 'postgres'] as const)('GraphQL objects (%s)', (kind) => {
   let h: GraphqlHarness
   let owner: User
   let token: string
@@ -19,7 +19,7 @@ describe('GraphQL objects', () => {
   const rootId = 'f'.repeat(32)
 
   beforeAll(async () => {
-    h = await graphqlHarness()
+    h = await graphqlHarness(kind)
     owner = await h.ctx.newUser()
     token = await h.ctx.newToken(owner.id, [...ALL_SCOPES])
     readToken = await h.ctx.newToken(owner.id, ['streams:read'])

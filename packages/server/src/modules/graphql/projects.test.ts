@@ -8,14 +8,14 @@ import type { Model } from '../models/service.js'
 import type { User } from '../users/service.js'
 import { ALL_SCOPES, graphqlHarness, type GraphqlHarness, type Json } from './test-utils.js'
 
-describe('GraphQL projects, models trees and batch mutations', () => {
+describe.each(['pglite', 'postgres'] as const)('GraphQL projects, models trees and batch mutations (%s)', (kind) => {
   let h: GraphqlHarness
   let owner: User
   let token: string
   let strangerToken: string
 
   beforeAll(async () => {
-    h = await graphqlHarness()
+    h = await graphqlHarness(kind)
     owner = await h.ctx.newUser()
     token = await h.ctx.newToken(owner.id, [...ALL_SCOPES])
     strangerToken = await h.ctx.newToken((await h.ctx.newUser()).id, [...ALL_SCOPES])

@@ -7,13 +7,13 @@ import { createAppsService } from '../apps/service.js'
 import type { User } from '../users/service.js'
 import { ALL_SCOPES, graphqlHarness, type GraphqlHarness, type Json } from './test-utils.js'
 
-describe('GraphQL tokens and apps', () => {
+describe.each(['pglite', 'postgres'] as const)('GraphQL tokens and apps (%s)', (kind) => {
   let h: GraphqlHarness
   let user: User
   let token: string
 
   beforeAll(async () => {
-    h = await graphqlHarness()
+    h = await graphqlHarness(kind)
     user = await h.ctx.newUser()
     token = await h.ctx.newToken(user.id, [...ALL_SCOPES])
     await createAppsService({ sql: h.sql, tokens: h.ctx.tokens }).ensureBuiltInApps('http://localhost:3000')

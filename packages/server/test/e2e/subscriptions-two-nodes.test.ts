@@ -1,14 +1,15 @@
 /**
  * Two `truss serve` processes on one PostgreSQL and one Redis: a legacy `graphql-ws` subscriber on
  * node B sees a version created through GraphQL on node A, and a legacy `commitCreated` subscriber sees
- * a `commitCreate` sent to node A.
+ * a `commitCreate` sent to node A. Access is checked per event on every node: a role revoked or a project
+ * turned private through one node stops delivery on both (each node's access cache follows the change feed).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { Base, MemoryTransport, ServerTransport, send } from '@truss/core'
 import { openIdentity } from '../../src/modules/auth/identity.js'
@@ -98,6 +99,8 @@ describe('subscriptions across two server processes (PostgreSQL + Redis)', () =>
   let a: Node
   let b: Node
   let token: string
+  let memberId: string
+  let memberToken: string
   let projectId: string
   let mainModelId: string
 
@@ -110,6 +113,13 @@ describe('subscriptions across two server processes (PostgreSQL + Redis)', () =>
     const user = await identity.users.create({ email: 'ada@example.com', password: 'two-nodes-pass', name: 'Ada' })
     token = await identity.tokens.create({
       userId: user.id,
+      name: 'nodes',
+      scopes: ['streams:read', 'streams:write', 'profile:read'],
+    })
+    const member = await identity.users.create({ email: 'bob@example.com', password: 'two-nodes-pass', name: 'Bob' })
+    memberId = member.id
+    memberToken = await identity.tokens.create({
+      userId: member.id,
       name: 'nodes',
       scopes: ['streams:read', 'streams:write', 'profile:read'],
     })
@@ -184,5 +194,85 @@ describe('subscriptions across two server processes (PostgreSQL + Redis)', () =>
     const event = (await next) as { data: { commitCreated: Record<string, unknown> } }
     sub.close()
     expect(event.data.commitCreated).toMatchObject({ id: created.commitCreate, objectId, message: 'legacy' })
+  })
+
+  const VERSIONS = 'subscription($id: String!) { projectVersionsUpdated(id: $id) { id type } }'
+
+  async function newVersion(url: string, project: string, message: string): Promise<string> {
+    const objectId = await send(new Base({ name: message }), {
+      transports: [new ServerTransport({ serverUrl: url, projectId: project, token })],
+      cache: new MemoryTransport(),
+    })
+    const data = await gql(url, token, 'query($id: String!) { project(id: $id) { models { items { id name } } } }', {
+      id: project,
+    })
+    const model = (data.project as { models: { items: { id: string; name: string }[] } }).models.items[0]!
+    const created = await gql(
+      url,
+      token,
+      'mutation($input: CreateVersionInput!) { versionMutations { create(input: $input) { id } } }',
+      { input: { projectId: project, modelId: model.id, objectId, message } },
+    )
+    return (created.versionMutations as { create: { id: string } }).create.id
+  }
+
+  const ids = (events: unknown[]) =>
+    events.map((e) => (e as { data: { projectVersionsUpdated: { id: string } } }).data.projectVersionsUpdated.id)
+
+  it('stops delivering on both nodes to a member whose role was revoked through node A', async () => {
+    const created = await gql(
+      a.url,
+      token,
+      'mutation { streamCreate(stream: { name: "Revocation", isPublic: false }) }',
+    )
+    const project = created.streamCreate as string
+    const role = 'mutation($i: ProjectUpdateRoleInput!) { projectMutations { updateRole(input: $i) { id } } }'
+    await gql(a.url, token, role, { i: { projectId: project, userId: memberId, role: 'stream:reviewer' } })
+    const owner = await legacySubscribe(b.url, token, VERSIONS, { id: project })
+    const onB = await legacySubscribe(b.url, memberToken, VERSIONS, { id: project })
+    const onA = await legacySubscribe(a.url, memberToken, VERSIONS, { id: project })
+    try {
+      const first = owner.next()
+      const v1 = await newVersion(a.url, project, 'before')
+      await first
+      await vi.waitFor(() => expect([ids(onA.events), ids(onB.events)]).toEqual([[v1], [v1]]))
+      await gql(a.url, token, role, { i: { projectId: project, userId: memberId, role: null } })
+      const second = owner.next()
+      const v2 = await newVersion(b.url, project, 'after')
+      await second
+      // Give the member's checks time to run on both nodes (a miss reads the role once).
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(ids(owner.events)).toEqual([v1, v2])
+      expect(ids(onA.events)).toEqual([v1])
+      expect(ids(onB.events)).toEqual([v1])
+    } finally {
+      for (const sub of [owner, onA, onB]) sub.close()
+    }
+  })
+
+  it('stops delivering to a non-member on both nodes once the project turns private through node B', async () => {
+    const created = await gql(a.url, token, 'mutation { streamCreate(stream: { name: "Public", isPublic: true }) }')
+    const project = created.streamCreate as string
+    const owner = await legacySubscribe(a.url, token, VERSIONS, { id: project })
+    const onA = await legacySubscribe(a.url, memberToken, VERSIONS, { id: project })
+    const onB = await legacySubscribe(b.url, memberToken, VERSIONS, { id: project })
+    try {
+      const first = owner.next()
+      const v1 = await newVersion(a.url, project, 'public')
+      await first
+      await vi.waitFor(() => expect([ids(onA.events), ids(onB.events)]).toEqual([[v1], [v1]]))
+      await gql(b.url, token, 'mutation($u: ProjectUpdateInput!) { projectMutations { update(update: $u) { id } } }', {
+        u: { id: project, visibility: 'PRIVATE' },
+      })
+      const second = owner.next()
+      const v2 = await newVersion(a.url, project, 'private')
+      await second
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(ids(owner.events)).toEqual([v1, v2])
+      expect(ids(onA.events)).toEqual([v1])
+      expect(ids(onB.events)).toEqual([v1])
+    } finally {
+      for (const sub of [owner, onA, onB]) sub.close()
+    }
   })
 })

@@ -23,6 +23,13 @@ export interface RealtimeHubOptions {
 export interface TopicSubscription<T> extends AsyncIterableIterator<T> {
   /** Resolves once the node listens to the topic on the bus (events published later will arrive). */
   readonly ready: Promise<void>
+  /**
+   * Hand every later event to `listener` synchronously, as it reaches the node, instead of queueing it for
+   * `next()`. For caches that must drop what an event invalidates before any subscriber handles the events
+   * after it (subscribers only ever handle events asynchronously, after the delivery loop). `ended` is
+   * called once when the subscription stops: with the error when the topic failed, null otherwise.
+   */
+  listen(listener: (event: T) => void, ended?: (error: Error | null) => void): void
   return(): Promise<IteratorResult<T, undefined>>
 }
 
@@ -126,6 +133,13 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
     let waiting: { resolve(result: IteratorResult<T, undefined>): void; reject(error: Error): void } | null = null
     let failure: Error | null = null
     let done = false
+    let listener: ((event: T) => void) | null = null
+    let onEnded: ((error: Error | null) => void) | null = null
+    const notifyEnded = (error: Error | null): void => {
+      const callback = onEnded
+      onEnded = null
+      callback?.(error)
+    }
 
     const finish = (): void => {
       if (done) return
@@ -142,6 +156,14 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
     const subscriber: Subscriber = {
       deliver(event) {
         if (done) return
+        if (listener) {
+          try {
+            listener(event as T)
+          } catch (error) {
+            logger?.error({ err: error, topic: name }, 'topic listener failed')
+          }
+          return
+        }
         if (waiting) {
           settle({ value: event as T, done: false })
           return
@@ -155,6 +177,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       fail(error) {
         if (done) return
         finish()
+        notifyEnded(error)
         if (waiting) {
           const pending = waiting
           waiting = null
@@ -163,6 +186,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       },
       end() {
         finish()
+        notifyEnded(null)
         settle({ value: undefined, done: true })
       },
     }
@@ -172,6 +196,12 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 
     const iterator: TopicSubscription<T> = {
       ready,
+      listen(each, ended) {
+        listener = each
+        onEnded = ended ?? null
+        queue.length = 0
+        if (done) notifyEnded(failure)
+      },
       next() {
         if (queue.length > 0) return Promise.resolve({ value: queue.shift()!, done: false })
         if (failure) {
@@ -223,6 +253,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 function endedSubscription<T>(): TopicSubscription<T> {
   const iterator: TopicSubscription<T> = {
     ready: Promise.resolve(),
+    listen: (_listener, ended) => ended?.(null),
     next: () => Promise.resolve({ value: undefined, done: true }),
     return: () => Promise.resolve({ value: undefined, done: true }),
     [Symbol.asyncIterator]: () => iterator,

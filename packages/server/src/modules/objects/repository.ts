@@ -89,6 +89,52 @@ export function createObjectsRepository(sql: Sql) {
     return rows.map((r): [string, string] => [r.id, r.data])
   }
 
+  /**
+   * What a download needs to know of a tree's root before sending it: the text itself when it has at
+   * most `maxChars` characters (else null: read it with `slice`), its length, and whether it has a
+   * closure. Null when the object is unknown.
+   */
+  async function head(
+    projectId: string,
+    id: string,
+    maxChars: number,
+  ): Promise<{ data: string | null; length: number; hasClosure: boolean } | null> {
+    const { rows } = await sql.query<{ data: string | null; length: number | string; has_closure: boolean }>(
+      `SELECT CASE WHEN length(data) <= $3 THEN data END AS data, length(data) AS length,
+              strpos(data, '"__closure"') > 0 AS has_closure
+       FROM objects WHERE project_id = $1 AND id = $2`,
+      [projectId, id, maxChars],
+    )
+    const row = rows[0]
+    return row ? { data: row.data, length: Number(row.length), hasClosure: row.has_closure } : null
+  }
+
+  /** Characters `from` (1-based) to `from + count - 1` of an object's text. */
+  async function slice(projectId: string, id: string, from: number, count: number): Promise<string> {
+    const { rows } = await sql.query<{ part: string | null }>(
+      'SELECT substr(data, $3, $4) AS part FROM objects WHERE project_id = $1 AND id = $2',
+      [projectId, id, from, count],
+    )
+    return rows[0]?.part ?? ''
+  }
+
+  /**
+   * The keys of an object's top-level `__closure`, each once, in byte order, streamed in batches. The
+   * database parses the JSON: a million-child root is 100+ MB of text that the server need not hold.
+   */
+  function closureKeys(projectId: string, id: string, batchSize: number): AsyncIterable<{ k: string }[]> {
+    return sql.cursor<{ k: string }>(
+      `WITH root AS MATERIALIZED (
+         SELECT data::json -> '__closure' AS c FROM objects WHERE project_id = $1 AND id = $2
+       )
+       SELECT DISTINCT k COLLATE "C" AS k
+       FROM root, json_object_keys(CASE WHEN json_typeof(root.c) = 'object' THEN root.c END) AS k
+       ORDER BY 1`,
+      [projectId, id],
+      { batchSize },
+    )
+  }
+
   async function countPresent(projectId: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0
     const { rows } = await sql.query<{ n: number | string }>(
@@ -109,6 +155,9 @@ export function createObjectsRepository(sql: Sql) {
     get,
     getMany,
     getRange,
+    head,
+    slice,
+    closureKeys,
     countPresent,
     deleteProject,
   }

@@ -117,7 +117,9 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
       if (!tree) return reply.code(404).type('text/plain; charset=utf-8').send('Failed to find object.')
       const asText = request.headers.accept === 'text/plain'
       async function* body(): AsyncIterable<string> {
-        yield asText ? `${objectId}\t${tree!.root}\n` : `[${tree!.root}`
+        yield asText ? `${objectId}\t` : '['
+        for await (const piece of tree!.root) yield piece
+        if (asText) yield '\n'
         for await (const batch of tree!.children) {
           if (batch.length > 0) yield asText ? textLines(batch) : jsonItems(batch)
         }

@@ -8,6 +8,12 @@ import { closureIds, createObjectsService, type ObjectsService } from './service
 const idOf = (n: number, salt = ''): string => createHash('sha256').update(`${salt}${n}`).digest('hex').slice(0, 32)
 const row = (id: string) => ({ id, json: `{"id":"${id}","speckle_type":"Base","n":"${id.slice(0, 4)}"}` })
 
+async function text(it: AsyncIterable<string>): Promise<string> {
+  let out = ''
+  for await (const piece of it) out += piece
+  return out
+}
+
 async function collect(it: AsyncIterable<[string, string][]>): Promise<{ ids: string[]; batches: number }> {
   const ids: string[] = []
   let batches = 0
@@ -84,7 +90,7 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     }
     await runMigrations(sql)
     // Small read batches so every path (range, list fallback, sparse switch) runs several times.
-    objects = createObjectsService({ sql, maxObjectBytes: 1e6, readBatchSize: 500 })
+    objects = createObjectsService({ sql, maxObjectBytes: 1e7, readBatchSize: 500, rootSliceChars: 100_000 })
     await objects.store('p1', tree.map(row))
     await objects.store('p1', other.map(row))
     await objects.store('p2', tree.slice(0, 100).map(row))
@@ -114,30 +120,68 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     expect(ids).toEqual(tree.slice(0, 100).sort())
   })
 
-  async function storeRoot(salt: string, children: string[]): Promise<string> {
+  const roots = new Map<string, string>()
+  async function storeRoot(salt: string, children: string[], extra: Record<string, unknown> = {}): Promise<string> {
     const rootId = idOf(0, salt)
     const closure = Object.fromEntries(children.map((id) => [id, 1]))
-    await objects.store('p1', [
-      { id: rootId, json: JSON.stringify({ id: rootId, totalChildrenCount: children.length, __closure: closure }) },
-    ])
+    const json = JSON.stringify({ id: rootId, ...extra, totalChildrenCount: children.length, __closure: closure })
+    await objects.store('p1', [{ id: rootId, json }])
+    roots.set(rootId, json)
     return rootId
   }
 
   it('streams a tree whose ids are most of the project (read by key range)', async () => {
     const all = [...tree, ...other]
-    const result = await objects.streamTree('p1', await storeRoot('dense', all))
-    expect(result?.childCount).toBe(all.length)
+    const rootId = await storeRoot('dense', all)
+    const result = await objects.streamTree('p1', rootId)
+    // 8,500 closure entries make a root of about 300,000 characters: sent in slices, whole.
+    const root = await text(result!.root)
+    expect(root.length).toBeGreaterThan(200_000)
+    expect(root).toBe(roots.get(rootId))
     const { ids } = await collect(result!.children)
     expect(ids).toEqual([...all].sort())
   })
 
   it('streams a tree scattered among many other objects (ranges give way to id lists)', async () => {
     const partial = [...tree, ...other.slice(0, 50), idOf(3, 'not stored')]
-    const result = await objects.streamTree('p1', await storeRoot('sparse', partial))
-    expect(result?.childCount).toBe(partial.length)
+    const rootId = await storeRoot('sparse', partial)
+    const result = await objects.streamTree('p1', rootId)
     const { ids } = await collect(result!.children)
+    expect(await text(result!.root)).toBe(roots.get(rootId))
     expect(ids).toEqual([...tree, ...other.slice(0, 50)].sort())
     expect(await objects.streamTree('p1', idOf(9, 'missing'))).toBeNull()
+  })
+
+  it('follows only the top-level closure, and serves a root without one as a tree of one', async () => {
+    const decoy = { __closure: { [other[0]!]: 1 } }
+    const rootId = await storeRoot('nested', tree.slice(0, 3), { inner: decoy, note: '"__closure":{"x":1}' })
+    const { ids } = await collect((await objects.streamTree('p1', rootId))!.children)
+    expect(ids).toEqual(tree.slice(0, 3).sort())
+
+    const lone = idOf(1, 'lone')
+    const odd = idOf(2, 'odd')
+    await objects.store('p1', [
+      { id: lone, json: JSON.stringify({ id: lone, name: 'no children' }) },
+      { id: odd, json: JSON.stringify({ id: odd, __closure: [tree[0]] }) },
+    ])
+    for (const id of [lone, odd]) {
+      const result = await objects.streamTree('p1', id)
+      expect(JSON.parse(await text(result!.root)).id).toBe(id)
+      expect((await collect(result!.children)).ids).toEqual([])
+    }
+  })
+
+  it('stops reading when the consumer stops early, and the connection is reusable', async () => {
+    const rootId = await storeRoot('early', [...tree, ...other])
+    for (let i = 0; i < 12; i++) {
+      const result = await objects.streamTree('p1', rootId)
+      for await (const batch of result!.children) {
+        expect(batch.length).toBeGreaterThan(0)
+        break
+      }
+    }
+    const { ids } = await collect((await objects.streamTree('p1', rootId))!.children)
+    expect(ids).toHaveLength(tree.length + other.length)
   })
 
   it('does not change the caller’s id list', async () => {

@@ -20,6 +20,8 @@ export interface ObjectsServiceOptions {
   maxObjectBytes: number
   /** Ids per database read while streaming (default 5,000). */
   readBatchSize?: number
+  /** Roots longer than this many characters are read and sent in slices of this size (default 4 Mi). */
+  rootSliceChars?: number
 }
 
 /** A rejected upload batch; `message` is Speckle's wording where Speckle has one (WIRE.md). */
@@ -28,6 +30,7 @@ export class BadBatch extends BadUserInput {}
 export function createObjectsService(options: ObjectsServiceOptions) {
   const repo = createObjectsRepository(options.sql)
   const readBatch = options.readBatchSize ?? 5000
+  const sliceChars = options.rootSliceChars ?? 4 * 1024 * 1024
 
   /** Validate the text of one upload batch and cut it into rows, each object's text kept as sent. */
   function parseBatch(text: string): ObjectRow[] {
@@ -70,17 +73,30 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   }
 
   /**
-   * The root object's JSON then every descendant in its `__closure`, ordered by id, in batches.
-   * Resolves to null when the root is unknown.
+   * The root object's JSON (in pieces) then every descendant in its `__closure`, ordered by id, in
+   * batches. Resolves to null when the root is unknown. Neither the root's text nor its closure is held
+   * whole when the root is large: the text is read in slices and the closure's ids come sorted from the
+   * database, a batch at a time.
    */
   async function streamTree(
     projectId: string,
     rootId: string,
-  ): Promise<{ root: string; children: AsyncIterable<[string, string][]>; childCount: number } | null> {
-    const root = await repo.get(projectId, rootId)
-    if (root === null) return null
-    const ids = closureIds(root).sort()
-    return { root, children: streamSorted(projectId, ids, true), childCount: ids.length }
+  ): Promise<{ root: AsyncIterable<string>; children: AsyncIterable<[string, string][]> } | null> {
+    const head = await repo.head(projectId, rootId, sliceChars)
+    if (head === null) return null
+    async function* root(): AsyncIterable<string> {
+      if (head!.data !== null) {
+        yield head!.data
+        return
+      }
+      for (let from = 1; from <= head!.length; from += sliceChars) {
+        yield await repo.slice(projectId, rootId, from, sliceChars)
+      }
+    }
+    async function* ids(): AsyncIterable<readonly string[]> {
+      for await (const rows of repo.closureKeys(projectId, rootId, readBatch)) yield rows.map((r) => r.k)
+    }
+    return { root: root(), children: head.hasClosure ? streamSorted(projectId, ids(), true) : none() }
   }
 
   /**
@@ -88,25 +104,28 @@ export function createObjectsService(options: ObjectsServiceOptions) {
    * Lists from clients are usually the few objects they miss, scattered over the project: read by id.
    */
   function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<[string, string][]> {
-    return streamSorted(projectId, [...ids].sort(), false)
+    const sorted = [...ids].sort()
+    async function* batches(): AsyncIterable<readonly string[]> {
+      for (let i = 0; i < sorted.length; i += readBatch) yield sorted.slice(i, i + readBatch)
+    }
+    return streamSorted(projectId, batches(), false)
   }
 
   /**
-   * Batches of the stored objects among `sorted` (ascending; duplicates allowed), each ordered by id.
-   * With `dense`, batches are read by key range and filtered (a tree's ids are usually most of what its
-   * range of the primary key holds); when a range turns out to hold mostly other objects, the rest of
-   * the ids are looked up by list instead. Ids a range read did not return (beyond its row cap, or
-   * placed elsewhere by a database collation that orders differently from JavaScript) are looked up by
-   * list too, so the answer is exact either way.
+   * The stored objects among the ids of `batches` (ascending across batches; duplicates allowed), one
+   * batch of rows per batch of ids, each ordered by id. With `dense`, batches are read by key range and
+   * filtered (a tree's ids are usually most of what its range of the primary key holds); when a range
+   * turns out to hold mostly other objects, the rest of the ids are looked up by list instead. Ids a
+   * range read did not return (beyond its row cap, or placed elsewhere by a database collation that
+   * orders differently from JavaScript) are looked up by list too, so the answer is exact either way.
    */
   async function* streamSorted(
     projectId: string,
-    sorted: readonly string[],
+    batches: AsyncIterable<readonly string[]>,
     dense: boolean,
   ): AsyncIterable<[string, string][]> {
     let byRange = dense
-    const read = async (start: number): Promise<[string, string][]> => {
-      const wanted = sorted.slice(start, start + readBatch)
+    const read = async (wanted: readonly string[]): Promise<[string, string][]> => {
       if (!byRange) return repo.getMany(projectId, wanted)
       const cap = wanted.length * 2
       const rows = await repo.getRange(projectId, wanted[0]!, wanted[wanted.length - 1]!, cap)
@@ -117,13 +136,26 @@ export function createObjectsService(options: ObjectsServiceOptions) {
       if (want.size > 0) out = out.concat(await repo.getMany(projectId, [...want]))
       return sortedById(out)
     }
-    // Read one batch ahead so the database works while the previous batch is being sent.
-    let next = sorted.length > 0 ? read(0) : undefined
-    for (let i = 0; next; i += readBatch) {
-      const current = next
-      next = i + readBatch < sorted.length ? read(i + readBatch) : undefined
-      next?.catch(() => undefined) // surfaced when awaited
-      yield await current
+    const it = batches[Symbol.asyncIterator]()
+    const readNext = async (): Promise<[string, string][] | undefined> => {
+      for (;;) {
+        const next = await it.next()
+        if (next.done) return undefined
+        if (next.value.length > 0) return read(next.value)
+      }
+    }
+    try {
+      // Read one batch ahead so the database works while the previous batch is being sent.
+      let next = readNext()
+      for (;;) {
+        const current = await next
+        if (current === undefined) return
+        next = readNext()
+        next.catch(() => undefined) // surfaced when awaited
+        yield current
+      }
+    } finally {
+      await it.return?.()
     }
   }
 
@@ -177,6 +209,9 @@ function withoutWhitespace(json: string): string {
   }
   return out + json.slice(start)
 }
+
+// eslint-disable-next-line require-yield
+async function* none(): AsyncIterable<[string, string][]> {}
 
 /** Rows ordered by id (JavaScript's order); already-ordered input, the usual case, is checked in one pass. */
 function sortedById(rows: [string, string][]): [string, string][] {

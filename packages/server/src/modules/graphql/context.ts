@@ -40,7 +40,7 @@ export interface GraphqlDeps {
   users: Pick<UsersService, 'getById' | 'getMany' | 'update'>
   tokens: Pick<TokensService, 'create' | 'createAppToken' | 'revoke' | 'ownerOf' | 'listPersonal' | 'appOf'>
   /** `activeUser.createdApps` / `authorizedApps`. */
-  apps: Pick<AppsService, 'createdBy' | 'authorizedBy'>
+  apps: Pick<AppsService, 'get' | 'createdBy' | 'authorizedBy'>
   /** `stream.activity`, `activeUser.activity`. */
   activity: Pick<ActivityService, 'forProject' | 'forUser'>
   /** Project invites (`projectMutations.invites`, `invitedTeam`, `projectInvites`) and server invites. */

@@ -178,6 +178,13 @@ export function createResolvers(): ResolverMap {
         lookupInvite(ctx, required(args.projectId, 'projectId'), str(args.token)),
       streamInvite: (_p: unknown, args: Args, ctx: GraphqlContext) =>
         lookupInvite(ctx, required(args.streamId, 'streamId'), str(args.token)),
+      // The app the caller's token was issued to; null for a personal token or no token.
+      authenticatedAsApp: async (_p: unknown, _a: Args, ctx: GraphqlContext) => {
+        if (ctx.principal === null) return null
+        const appId = await ctx.deps.tokens.appOf(ctx.principal.tokenId)
+        const app = appId === null ? null : await ctx.deps.apps.get(appId)
+        return app === null ? null : appListItem(ctx, app)
+      },
       streamInvites: async (_p: unknown, _a: Args, ctx: GraphqlContext) => {
         requireServer(ctx.principal, 'readOwnInvites')
         const me = await ctx.loaders.users.load(actor(ctx).userId)

@@ -67,6 +67,9 @@ describe.each(['pglite', 'postgres'] as const)('GraphQL tokens and apps (%s)', (
     expect(principal).toMatchObject({ userId: user.id })
     expect([...principal!.scopes]).toEqual(['streams:read'])
     expect(await h.ctx.tokens.appOf(child.slice(0, 10))).toBe('explorer')
+    const asApp = await h.gql('{ authenticatedAsApp { id name } }', {}, child)
+    expect(asApp.body).toEqual({ data: { authenticatedAsApp: { id: 'explorer', name: 'Speckle Explorer' } } })
+    expect((await h.gql('{ authenticatedAsApp { id } }', {}, token)).body.data.authenticatedAsApp).toBeNull()
     // App tokens are not personal tokens.
     const listed = (await h.gql('{ activeUser { apiTokens { id } } }', {}, token)).body.data.activeUser.apiTokens
     expect(listed.map((t: Json) => t.id)).not.toContain(child.slice(0, 10))

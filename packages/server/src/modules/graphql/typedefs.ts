@@ -18,6 +18,7 @@ export const typeDefs = /* GraphQL */ `
     projectInvite(projectId: String!, token: String): PendingStreamCollaborator
     streamInvite(streamId: String!, token: String): PendingStreamCollaborator
     streamInvites: [PendingStreamCollaborator!]!
+    authenticatedAsApp: ServerAppListItem
   }
 
   type ServerInfo {

@@ -90,32 +90,31 @@ export function createObjectsRepository(sql: Sql) {
   }
 
   /**
-   * What a download needs to know of a tree's root before sending it: the text itself when it has at
-   * most `maxChars` characters (else null: read it with `slice`), its length, and whether it has a
-   * closure. Null when the object is unknown.
+   * An object's text when it is at most `maxBytes` long; `{ data: null }` when it is longer (read it with
+   * `slices`); null when it is unknown. The size check reads the stored length, not the value.
    */
-  async function head(
-    projectId: string,
-    id: string,
-    maxChars: number,
-  ): Promise<{ data: string | null; length: number; hasClosure: boolean } | null> {
-    const { rows } = await sql.query<{ data: string | null; length: number | string; has_closure: boolean }>(
-      `SELECT CASE WHEN length(data) <= $3 THEN data END AS data, length(data) AS length,
-              strpos(data, '"__closure"') > 0 AS has_closure
-       FROM objects WHERE project_id = $1 AND id = $2`,
-      [projectId, id, maxChars],
+  async function head(projectId: string, id: string, maxBytes: number): Promise<{ data: string | null } | null> {
+    const { rows } = await sql.query<{ data: string | null }>(
+      'SELECT CASE WHEN octet_length(data) <= $3 THEN data END AS data FROM objects WHERE project_id = $1 AND id = $2',
+      [projectId, id, maxBytes],
     )
-    const row = rows[0]
-    return row ? { data: row.data, length: Number(row.length), hasClosure: row.has_closure } : null
+    return rows[0] ?? null
   }
 
-  /** Characters `from` (1-based) to `from + count - 1` of an object's text. */
-  async function slice(projectId: string, id: string, from: number, count: number): Promise<string> {
-    const { rows } = await sql.query<{ part: string | null }>(
-      'SELECT substr(data, $3, $4) AS part FROM objects WHERE project_id = $1 AND id = $2',
-      [projectId, id, from, count],
+  /**
+   * An object's UTF-8 text in pieces of `bytes` bytes (a piece may end inside a character), from one
+   * cursor: the value is read once, then cut (cutting text by characters would rescan it per piece).
+   */
+  async function* slices(projectId: string, id: string, bytes: number): AsyncIterable<Buffer> {
+    const pieces = sql.cursor<{ part: Buffer }>(
+      `SELECT substring(r.b FROM g FOR $3) AS part
+       FROM (SELECT convert_to(data, 'UTF8') AS b FROM objects WHERE project_id = $1 AND id = $2 OFFSET 0) AS r,
+            generate_series(1, octet_length(r.b), $3) AS g
+       ORDER BY g`,
+      [projectId, id, bytes],
+      { batchSize: 1 },
     )
-    return rows[0]?.part ?? ''
+    for await (const rows of pieces) for (const row of rows) yield row.part
   }
 
   /**
@@ -156,7 +155,7 @@ export function createObjectsRepository(sql: Sql) {
     getMany,
     getRange,
     head,
-    slice,
+    slices,
     closureKeys,
     countPresent,
     deleteProject,

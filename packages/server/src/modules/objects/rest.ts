@@ -116,7 +116,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
       const tree = await objects.streamTree(projectId, objectId)
       if (!tree) return reply.code(404).type('text/plain; charset=utf-8').send('Failed to find object.')
       const asText = request.headers.accept === 'text/plain'
-      async function* body(): AsyncIterable<string> {
+      async function* body(): AsyncIterable<string | Buffer> {
         yield asText ? `${objectId}\t` : '['
         for await (const piece of tree!.root) yield piece
         if (asText) yield '\n'
@@ -201,7 +201,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
   function sendGzip(
     request: FastifyRequest,
     reply: FastifyReply,
-    chunks: AsyncIterable<string> | Iterable<string>,
+    chunks: AsyncIterable<string | Buffer> | Iterable<string | Buffer>,
     asText: boolean,
     gzip = true,
   ): FastifyReply {
@@ -213,7 +213,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     }
     const level = gzip ? levelFor(request) : undefined
     if (level === undefined) {
-      async function* counted(): AsyncIterable<string> {
+      async function* counted(): AsyncIterable<string | Buffer> {
         for await (const chunk of chunks) {
           bytes += Buffer.byteLength(chunk)
           yield chunk

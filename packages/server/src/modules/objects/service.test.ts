@@ -8,10 +8,10 @@ import { closureIds, createObjectsService, type ObjectsService } from './service
 const idOf = (n: number, salt = ''): string => createHash('sha256').update(`${salt}${n}`).digest('hex').slice(0, 32)
 const row = (id: string) => ({ id, json: `{"id":"${id}","speckle_type":"Base","n":"${id.slice(0, 4)}"}` })
 
-async function text(it: AsyncIterable<string>): Promise<string> {
-  let out = ''
-  for await (const piece of it) out += piece
-  return out
+async function text(it: AsyncIterable<string | Buffer> | Iterable<string | Buffer>): Promise<string> {
+  const pieces: Buffer[] = []
+  for await (const piece of it) pieces.push(Buffer.from(piece))
+  return Buffer.concat(pieces).toString('utf8')
 }
 
 async function collect(it: AsyncIterable<[string, string][]>): Promise<{ ids: string[]; batches: number }> {
@@ -90,7 +90,7 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     }
     await runMigrations(sql)
     // Small read batches so every path (range, list fallback, sparse switch) runs several times.
-    objects = createObjectsService({ sql, maxObjectBytes: 1e7, readBatchSize: 500, rootSliceChars: 100_000 })
+    objects = createObjectsService({ sql, maxObjectBytes: 1e7, readBatchSize: 500, rootSliceBytes: 100_000 })
     await objects.store('p1', tree.map(row))
     await objects.store('p1', other.map(row))
     await objects.store('p2', tree.slice(0, 100).map(row))
@@ -132,9 +132,9 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
 
   it('streams a tree whose ids are most of the project (read by key range)', async () => {
     const all = [...tree, ...other]
-    const rootId = await storeRoot('dense', all)
+    const rootId = await storeRoot('dense', all, { name: 'Øresund 橋 🌉'.repeat(20_000) })
     const result = await objects.streamTree('p1', rootId)
-    // 8,500 closure entries make a root of about 300,000 characters: sent in slices, whole.
+    // 8,500 closure entries and a multi-byte name make a root of about 300 kB: sent in pieces, whole.
     const root = await text(result!.root)
     expect(root.length).toBeGreaterThan(200_000)
     expect(root).toBe(roots.get(rootId))

@@ -20,8 +20,8 @@ export interface ObjectsServiceOptions {
   maxObjectBytes: number
   /** Ids per database read while streaming (default 5,000). */
   readBatchSize?: number
-  /** Roots longer than this many characters are read and sent in slices of this size (default 4 Mi). */
-  rootSliceChars?: number
+  /** Roots longer than this many bytes are read and sent in pieces of this size (default 4 MiB). */
+  rootSliceBytes?: number
 }
 
 /** A rejected upload batch; `message` is Speckle's wording where Speckle has one (WIRE.md). */
@@ -30,7 +30,7 @@ export class BadBatch extends BadUserInput {}
 export function createObjectsService(options: ObjectsServiceOptions) {
   const repo = createObjectsRepository(options.sql)
   const readBatch = options.readBatchSize ?? 5000
-  const sliceChars = options.rootSliceChars ?? 4 * 1024 * 1024
+  const sliceBytes = options.rootSliceBytes ?? 4 * 1024 * 1024
 
   /** Validate the text of one upload batch and cut it into rows, each object's text kept as sent. */
   function parseBatch(text: string): ObjectRow[] {
@@ -74,29 +74,27 @@ export function createObjectsService(options: ObjectsServiceOptions) {
 
   /**
    * The root object's JSON (in pieces) then every descendant in its `__closure`, ordered by id, in
-   * batches. Resolves to null when the root is unknown. Neither the root's text nor its closure is held
-   * whole when the root is large: the text is read in slices and the closure's ids come sorted from the
+   * batches. Resolves to null when the root is unknown. A large root (a million children make 100+ MB)
+   * is never held whole: its text is read in pieces and its closure's ids come sorted from the
    * database, a batch at a time.
    */
   async function streamTree(
     projectId: string,
     rootId: string,
-  ): Promise<{ root: AsyncIterable<string>; children: AsyncIterable<[string, string][]> } | null> {
-    const head = await repo.head(projectId, rootId, sliceChars)
+  ): Promise<{
+    root: AsyncIterable<string | Buffer> | Iterable<string>
+    children: AsyncIterable<[string, string][]>
+  } | null> {
+    const head = await repo.head(projectId, rootId, sliceBytes)
     if (head === null) return null
-    async function* root(): AsyncIterable<string> {
-      if (head!.data !== null) {
-        yield head!.data
-        return
-      }
-      for (let from = 1; from <= head!.length; from += sliceChars) {
-        yield await repo.slice(projectId, rootId, from, sliceChars)
-      }
+    if (head.data !== null) {
+      const ids = closureIds(head.data).sort()
+      return { root: [head.data], children: streamSorted(projectId, inBatches(ids), true) }
     }
     async function* ids(): AsyncIterable<readonly string[]> {
       for await (const rows of repo.closureKeys(projectId, rootId, readBatch)) yield rows.map((r) => r.k)
     }
-    return { root: root(), children: head.hasClosure ? streamSorted(projectId, ids(), true) : none() }
+    return { root: repo.slices(projectId, rootId, sliceBytes), children: streamSorted(projectId, ids(), true) }
   }
 
   /**
@@ -104,11 +102,11 @@ export function createObjectsService(options: ObjectsServiceOptions) {
    * Lists from clients are usually the few objects they miss, scattered over the project: read by id.
    */
   function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<[string, string][]> {
-    const sorted = [...ids].sort()
-    async function* batches(): AsyncIterable<readonly string[]> {
-      for (let i = 0; i < sorted.length; i += readBatch) yield sorted.slice(i, i + readBatch)
-    }
-    return streamSorted(projectId, batches(), false)
+    return streamSorted(projectId, inBatches([...ids].sort()), false)
+  }
+
+  async function* inBatches(sorted: readonly string[]): AsyncIterable<readonly string[]> {
+    for (let i = 0; i < sorted.length; i += readBatch) yield sorted.slice(i, i + readBatch)
   }
 
   /**
@@ -209,9 +207,6 @@ function withoutWhitespace(json: string): string {
   }
   return out + json.slice(start)
 }
-
-// eslint-disable-next-line require-yield
-async function* none(): AsyncIterable<[string, string][]> {}
 
 /** Rows ordered by id (JavaScript's order); already-ordered input, the usual case, is checked in one pass. */
 function sortedById(rows: [string, string][]): [string, string][] {

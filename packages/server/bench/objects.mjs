@@ -8,9 +8,11 @@
 //
 // Environment: BENCH_N (default 100000), BENCH_MODES (postgres,pglite), BENCH_PG_URL (admin URL,
 // default postgres://postgres@127.0.0.1:5432/test), BENCH_SERVER_NODE_ARGS (extra node flags for the server,
-// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), plus every BENCH_* variable of objects-bench.mjs.
+// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_RESTART=0 (keep the upload's server process for the
+// reads; by default they get a fresh one, so each phase's peak RSS is its own), plus every BENCH_*
+// variable of objects-bench.mjs.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -47,15 +49,6 @@ function peakRssMb(pid) {
   }
 }
 
-/** Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM). */
-function resetPeakRss(pid) {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5')
-  } catch {
-    // not Linux, or not allowed: the next figure then covers both phases
-  }
-}
-
 async function runMode(mode) {
   const dataDir = mkdtempSync(join(tmpdir(), `truss-bench-${mode}-`))
   const env = { ...process.env, LOG_LEVEL: 'warn' }
@@ -83,16 +76,25 @@ async function runMode(mode) {
 
   const port = await freePort()
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-  const server = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--port', String(port), '--data-dir', dataDir], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  await new Promise((resolve, reject) => {
-    server.stdout.on('data', (b) => {
-      if (String(b).includes('listening')) resolve()
+  const startServer = async () => {
+    const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--port', String(port), '--data-dir', dataDir], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
     })
-    server.on('exit', (code) => reject(new Error(`server exited with ${code}`)))
-  })
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', (b) => {
+        if (String(b).includes('listening')) resolve()
+      })
+      child.on('exit', (code) => reject(new Error(`server exited with ${code}`)))
+    })
+    return child
+  }
+  const stopServer = async (child) => {
+    child.removeAllListeners('exit')
+    child.kill('SIGTERM')
+    await new Promise((resolve) => child.on('exit', resolve))
+  }
+  let server = await startServer()
   console.log(`\n## ${mode}: ${N} objects (server pid ${server.pid})`)
   const base = `http://127.0.0.1:${port}`
   const clientEnv = {
@@ -135,16 +137,20 @@ async function runMode(mode) {
     health.sort((a, b) => a - b)
     const pct = (p) => health[Math.min(health.length - 1, Math.ceil((p / 100) * health.length) - 1)]
     console.log(`server peak RSS during upload: ${peakRssMb(server.pid)} MB`)
-    resetPeakRss(server.pid)
     console.log(
       `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
     )
   }
   const rest = phases.filter((p) => p !== 'upload')
+  if (rest.length > 0 && phases.includes('upload') && process.env.BENCH_RESTART !== '0') {
+    // A fresh server process for the reads, so their peak RSS is their own (V8 keeps the upload's heap).
+    await stopServer(server)
+    server = await startServer()
+    clientEnv.BENCH_SERVER_PID = String(server.pid)
+  }
   if (rest.length > 0) printOut(await run(rest.join(',')))
   if (rest.length > 0) console.log(`server peak RSS during ${rest.join(', ')}: ${peakRssMb(server.pid)} MB`)
-  server.kill('SIGTERM')
-  await new Promise((resolve) => server.on('exit', resolve))
+  await stopServer(server)
   rmSync(dataDir, { recursive: true, force: true })
   if (dbName) {
     const admin = new pg.Client({ connectionString: ADMIN_URL })

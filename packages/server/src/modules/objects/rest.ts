@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { Readable, finished, pipeline } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import { createGunzip, createGzip, constants as zlibConstants } from 'node:zlib'
 import busboy from 'busboy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -329,7 +330,9 @@ function readParts(req: IncomingMessage, maxPartBytes: number, maxRequestBytes: 
       parts.push('')
       pending.push(
         new Promise<void>((done) => {
-          const chunks: Buffer[] = []
+          // Decoded as it arrives, so the raw bytes are not held next to the text (a part can be 100+ MB).
+          const decoder = new StringDecoder('utf8')
+          const pieces: string[] = []
           let size = 0
           const source = gzipped ? file.pipe(createGunzip({ chunkSize: ZLIB_CHUNK_BYTES })) : file
           source.on('data', (chunk: Buffer) => {
@@ -344,7 +347,7 @@ function readParts(req: IncomingMessage, maxPartBytes: number, maxRequestBytes: 
               done()
               return
             }
-            chunks.push(chunk)
+            pieces.push(decoder.write(chunk))
           })
           // The part itself errors when the form ends inside it ("Unexpected end of form"); unhandled, that
           // error would crash the process, and pipe() does not forward it to the gunzip stream.
@@ -356,7 +359,9 @@ function readParts(req: IncomingMessage, maxPartBytes: number, maxRequestBytes: 
           file.on('error', failPart('was cut off'))
           if (gzipped) source.on('error', failPart('could not be decompressed'))
           source.on('end', () => {
-            let text = Buffer.concat(chunks).toString('utf8')
+            pieces.push(decoder.end())
+            let text = pieces.join('')
+            pieces.length = 0
             if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
             parts[index] = text
             done()

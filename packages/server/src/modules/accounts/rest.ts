@@ -49,6 +49,7 @@ const tokenOnlyBody = z.object({ token: shortText.min(1) })
 const emailBody = z.object({ email: shortText.min(1) })
 const resetBody = z.object({ token: shortText.min(1), password: shortText })
 const changePasswordBody = z.object({ currentPassword: shortText, newPassword: shortText })
+const changeEmailBody = z.object({ password: shortText, newEmail: shortText.min(1) })
 
 /** A query parameter's first value, or null when absent or empty. */
 function queryValue(request: FastifyRequest, name: string): string | null {
@@ -165,7 +166,13 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
     const token = queryValue(request, 'token')
     if (token === null) return sendText(reply, 400, 'Missing token')
     const principal = await tokens.verify(token)
-    if (principal === null || !principal.scopes.has('tokens:write')) return sendText(reply, 400, 'Invalid token')
+    if (
+      principal === null ||
+      !principal.scopes.has('tokens:write') ||
+      principal.serverRole === 'server:archived-user'
+    ) {
+      return sendText(reply, 400, 'Invalid token')
+    }
     let code
     try {
       code = await apps.createAccessCode({ appId: target.id, userId: principal.userId, challenge })
@@ -263,6 +270,23 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
       throw err
     }
     return { message: 'Your password has been changed.' }
+  })
+
+  // Not a Speckle route (2.24 manages several addresses per user through GraphQL): one address per user here.
+  app.post('/auth/change-email', async (request, reply) => {
+    if (request.principal === null) return reply.code(401).send({ err: 'You must be logged in.' })
+    if (!(await limited('mail', request, reply))) return reply
+    const body = changeEmailBody.safeParse(request.body ?? {})
+    if (!body.success) return reply.code(400).send({ err: 'Provide your password and the new email address.' })
+    try {
+      const user = await accounts.changeEmail(request.principal.userId, body.data.password, body.data.newEmail)
+      request.log.info({ userId: user.id }, 'email changed')
+      return { message: 'Your email address has been changed. Check your inbox to verify it.', email: user.email }
+    } catch (err) {
+      if (err instanceof Conflict) return reply.code(400).send({ err: 'Email taken.' })
+      if (err instanceof BadUserInput) return reply.code(400).send({ err: err.message })
+      throw err
+    }
   })
 }
 

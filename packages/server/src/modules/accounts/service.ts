@@ -45,6 +45,11 @@ export interface AccountsService {
   finalizePasswordReset(token: string, password: string): Promise<void>
   /** Change a password, given the current one. Throws `BadUserInput`. */
   changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void>
+  /**
+   * Change the address, given the password; the account reads unverified and a verification link goes to the
+   * new address. Throws `BadUserInput` (wrong password, bad or same address) or `Conflict` (taken).
+   */
+  changeEmail(userId: string, password: string, newEmail: string): Promise<User>
 }
 
 export interface AccountsServiceOptions {
@@ -74,7 +79,7 @@ export function createAccountsService(options: AccountsServiceOptions): Accounts
     return (await settings.get()).name
   }
 
-  return {
+  const service: AccountsService = {
     async register(input) {
       const inviteToken = input.inviteToken ?? null
       if (inviteToken !== null) {
@@ -175,5 +180,19 @@ export function createAccountsService(options: AccountsServiceOptions): Accounts
       }
       await users.setPassword(userId, newPassword)
     },
+
+    async changeEmail(userId, password, newEmail) {
+      const user = await users.getById(userId)
+      if (user === null) throw new NotFound('user', userId)
+      if ((await users.checkPassword(user.email, password)) === null) {
+        throw new BadUserInput('Your password is not correct.')
+      }
+      const changed = await users.changeEmail(userId, newEmail)
+      // Links mailed to the old address must not verify the new one.
+      await deleteEmailVerifications(sql, userId)
+      await service.sendEmailVerification(userId)
+      return changed
+    },
   }
+  return service
 }

@@ -75,6 +75,36 @@ describe.each(['pglite', 'postgres'] as const)('GraphQL activity (%s)', (kind) =
     expect(refused.body.errors[0].extensions.code).toBe('FORBIDDEN')
   })
 
+  it('needs a streams:read token of a non-guest even on a public project (Speckle’s stream.activity rule)', async () => {
+    const publicId = (await h.ctx.newProject((await h.ctx.newUser()).id, { visibility: 'public' })).id
+    const query = (bearer?: string) =>
+      h.gql('query($id: String!) { stream(id: $id) { id activity { totalCount } } }', { id: publicId }, bearer)
+    const anonymous = await query()
+    // The stream itself stays readable anonymously; its activity does not.
+    expect(anonymous.body.data.stream).toEqual({ id: publicId, activity: null })
+    expect(anonymous.body.errors[0]).toMatchObject({
+      message: 'You are not logged in to this server',
+      extensions: { code: 'FORBIDDEN' },
+    })
+
+    const stranger = (await h.ctx.newUser()).id
+    const reader = await query(await h.ctx.newToken(stranger, ['streams:read']))
+    expect(reader.body.errors).toBeUndefined()
+    expect(reader.body.data.stream.activity.totalCount).toBe(1)
+    const noScope = await query(await h.ctx.newToken(stranger, ['profile:read']))
+    expect(noScope.body.errors[0].extensions).toMatchObject({ code: 'FORBIDDEN', scope: 'streams:read' })
+    const guest = (await h.ctx.newUser()).id
+    await h.ctx.users.setServerRole(guest, 'server:guest')
+    const asGuest = await query(await h.ctx.newToken(guest, ['streams:read', 'users:read']))
+    expect(asGuest.body.errors[0].extensions.code).toBe('FORBIDDEN')
+    const ownActivity = await h.gql(
+      '{ activeUser { activity { totalCount } } }',
+      {},
+      await h.ctx.newToken(guest, ['streams:read', 'users:read']),
+    )
+    expect(ownActivity.body.errors[0].extensions.code).toBe('FORBIDDEN')
+  })
+
   it('answers the active user’s own activity with users:read, and refuses without it', async () => {
     const { body } = await h.gql(
       '{ activeUser { activity(limit: 10) { totalCount items { actionType } } } }',

@@ -336,8 +336,10 @@ export function createResolvers(): ResolverMap {
           }),
         )
       },
-      activity: (p: Project, args: Args, ctx: GraphqlContext) =>
-        activityPage((q) => ctx.deps.activity.forProject(p.id, q), args),
+      activity: async (p: Project, args: Args, ctx: GraphqlContext) => {
+        await authorizeLoaded(ctx, p, 'readProjectActivity')
+        return activityPage((q) => ctx.deps.activity.forProject(p.id, q), args)
+      },
       // Speckle shows a stream's pending collaborators to its owners only.
       pendingCollaborators: async (p: Project, _a: Args, ctx: GraphqlContext) => {
         await authorizeLoaded(ctx, p, 'manage')

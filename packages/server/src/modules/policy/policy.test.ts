@@ -264,6 +264,16 @@ const GRID: Record<
     admin: ['FFAA', 'FFAA', 'FFAA'],
     archived: ['FFFF', 'FFFF', 'FFFF'],
   },
+  // `stream.activity`: a streams:read token of a user or admin (no guests), and reading access; no anonymous
+  // reads even of a public project (Speckle's `@hasRole(server:user) @hasScope(streams:read)`).
+  readProjectActivity: {
+    anonymous: ['UUUU', 'UUUU', 'UUUU'],
+    user: ['AAAA', 'AAAA', 'FAAA'],
+    noScopes: ['FFFF', 'FFFF', 'FFFF'],
+    guest: ['FFFF', 'FFFF', 'FFFF'],
+    admin: ['AAAA', 'AAAA', 'FAAA'],
+    archived: ['FFFF', 'FFFF', 'FFFF'],
+  },
 }
 
 const GRID_ROWS = PROJECT_ACTIONS.flatMap((action) =>
@@ -336,6 +346,8 @@ describe('project policy, every action', () => {
       expect(decideServer(principal(scopes, role), 'readTokens')).toBe(tokens)
       expect(decideServer(principal(scopes, role), 'readApps')).toBe(apps)
       expect(decideServer(principal(scopes, role), 'inviteUsers')).toBe(invite)
+      // A user's activity log: Speckle's `@hasRole(server:user)`, so guests are refused it like invites.
+      expect(decideServer(principal(['users:read'], role), 'readActivity')).toBe(invite)
     }
     expect(() => requireServer(principal(['tokens:write']), 'readTokens')).toThrow(
       'Your auth token does not have the required scope: tokens:read',

@@ -3,7 +3,8 @@
  * project role, project visibility and token scopes, is made here. Following Speckle 2.24 (WIRE.md):
  * reading needs `streams:read` and any project role, or nothing at all on a public or unlisted project;
  * writing needs `streams:write` and contributor or owner; managing needs `streams:write` and owner;
- * receiving a version is reading by a signed-in caller; leaving needs `streams:read` and any role.
+ * receiving a version is reading by a signed-in caller; leaving needs `streams:read` and any role; reading
+ * the activity log needs a `streams:read` token of a non-guest user and reading access.
  * Server-wide actions (creating projects, tokens, reading one's profile) need their scope; guests cannot
  * create projects. Archived users are refused everything; server admins get no implicit project access.
  */
@@ -19,7 +20,17 @@ import type { ProjectAccess, ProjectRole, ProjectsService } from '../projects/se
 export type AccessDecision = 'allow' | 'unauthenticated' | 'forbidden' | 'not_found'
 
 // `readInvites`: see who is invited (`invitedTeam`), contributors and owners (Speckle's STREAM_CONTRIBUTOR).
-export const PROJECT_ACTIONS = ['read', 'write', 'manage', 'receive', 'leave', 'readInvites'] as const
+// `readProjectActivity`: `stream.activity`, which Speckle guards with `@hasRole(server:user)` and
+// `@hasScope(streams:read)` on top of reading the stream: a token is needed even on a public project.
+export const PROJECT_ACTIONS = [
+  'read',
+  'write',
+  'manage',
+  'receive',
+  'leave',
+  'readInvites',
+  'readProjectActivity',
+] as const
 export type ProjectAction = (typeof PROJECT_ACTIONS)[number]
 
 export const REQUIRED_SCOPE: Record<ProjectAction, string> = {
@@ -29,6 +40,7 @@ export const REQUIRED_SCOPE: Record<ProjectAction, string> = {
   receive: 'streams:read',
   leave: 'streams:read',
   readInvites: 'streams:read',
+  readProjectActivity: 'streams:read',
 }
 
 const ROLE_RANK: Record<ProjectRole, number> = { 'stream:reviewer': 1, 'stream:contributor': 2, 'stream:owner': 3 }
@@ -39,6 +51,7 @@ const REQUIRED_ROLE: Record<ProjectAction, ProjectRole> = {
   receive: 'stream:reviewer',
   leave: 'stream:reviewer',
   readInvites: 'stream:contributor',
+  readProjectActivity: 'stream:reviewer',
 }
 
 /** Decide whether `principal` (null: no credentials) may do `action` on the project described by `access`. */
@@ -54,6 +67,10 @@ export function decideProject(
   if (principal === null) return 'unauthenticated'
   if (action === 'receive' && project.visibility !== 'private') return 'allow'
   if (!principal.scopes.has(REQUIRED_SCOPE[action])) return 'forbidden'
+  if (action === 'readProjectActivity') {
+    if (principal.serverRole === 'server:guest') return 'forbidden'
+    if (project.visibility !== 'private') return 'allow'
+  }
   if (access.role === null || ROLE_RANK[access.role] < ROLE_RANK[REQUIRED_ROLE[action]]) return 'forbidden'
   return 'allow'
 }
@@ -85,7 +102,7 @@ export const SERVER_ACTIONS = [
   'deleteAnyProjects',
   'manageServer',
 ] as const
-/** Actions not about one project. */
+/** Actions not about one project (named apart from project actions: `missingScope` takes either). */
 export type ServerAction = (typeof SERVER_ACTIONS)[number]
 
 const SERVER_SCOPE: Record<ServerAction, string> = {
@@ -109,7 +126,13 @@ const SERVER_SCOPE: Record<ServerAction, string> = {
 }
 
 // Speckle's SERVER_USER actions: guests are refused them.
-const NOT_FOR_GUESTS: ReadonlySet<ServerAction> = new Set(['createProject', 'readTokens', 'inviteUsers'])
+// `readActivity`: Speckle's `User.activity` carries `@hasRole(server:user)`.
+const NOT_FOR_GUESTS: ReadonlySet<ServerAction> = new Set([
+  'createProject',
+  'readTokens',
+  'inviteUsers',
+  'readActivity',
+])
 
 /** Decide a server-wide action; `not_found` never comes out. */
 export function decideServer(principal: Principal | null, action: ServerAction): AccessDecision {

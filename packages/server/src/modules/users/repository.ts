@@ -74,6 +74,24 @@ export async function updateVerified(db: SqlExecutor, id: string): Promise<boole
   return rows.length === 1
 }
 
+/** Set a user's server role; false when the user does not exist. */
+export async function updateServerRole(db: SqlExecutor, id: string, role: ServerRole): Promise<boolean> {
+  const { rows } = await db.query('UPDATE users SET server_role = $2 WHERE id = $1 RETURNING id', [id, role])
+  return rows.length === 1
+}
+
+/**
+ * Change a user's address and mark it unverified: the new address has not been proven. Null when the user
+ * does not exist; throws the database's unique violation when the address is taken.
+ */
+export async function updateEmail(db: SqlExecutor, id: string, email: string): Promise<UserRow | null> {
+  const { rows } = await db.query<UserRow>(
+    `UPDATE users SET email = $2, verified = false WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, email],
+  )
+  return rows[0] ?? null
+}
+
 export async function selectUsersByIds(db: SqlExecutor, ids: readonly string[]): Promise<UserRow[]> {
   if (ids.length === 0) return []
   const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = ANY($1::text[])`, [[...ids]])

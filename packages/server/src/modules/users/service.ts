@@ -6,7 +6,7 @@ import { hash, verify } from '@node-rs/argon2'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { newId } from '../auth/ids.js'
-import type { ServerRole } from '../auth/principal.js'
+import { SERVER_ROLES, type ServerRole } from '../auth/principal.js'
 import {
   anyUserExists,
   insertUser,
@@ -14,8 +14,10 @@ import {
   selectUserByEmail,
   selectUserById,
   selectUsersByIds,
+  updateEmail,
   updatePasswordHash,
   updateProfile,
+  updateServerRole,
   updateVerified,
   type UserRow,
 } from './repository.js'
@@ -67,6 +69,13 @@ export interface UsersService {
   setPassword(userId: string, password: string): Promise<void>
   /** Mark the user's email address verified. Throws `NotFound`. */
   markVerified(userId: string): Promise<void>
+  /**
+   * Change the user's address; it reads unverified until verified again. Throws `BadUserInput` (malformed or
+   * the same address), `Conflict` (taken) or `NotFound`.
+   */
+  changeEmail(userId: string, email: string): Promise<User>
+  /** Change the user's server role (e.g. archive them). Throws `BadUserInput` or `NotFound`. */
+  setServerRole(userId: string, role: string): Promise<void>
 }
 
 export const MIN_PASSWORD_LENGTH = 8
@@ -232,6 +241,27 @@ export function createUsersService({ sql }: { sql: Sql }): UsersService {
 
     async markVerified(userId) {
       if (!(await updateVerified(sql, userId))) throw new NotFound('user', userId)
+    },
+
+    async changeEmail(userId, email) {
+      const normalized = normalizeEmail(email)
+      const current = await selectUserById(sql, userId)
+      if (current === null) throw new NotFound('user', userId)
+      if (current.email === normalized) throw new BadUserInput('That is already your email address.')
+      if ((await selectUserByEmail(sql, normalized)) !== null) {
+        throw new Conflict(`A user with email ${normalized} already exists`)
+      }
+      // A concurrent taker of the address loses to the unique index (mapped to Conflict).
+      const row = await updateEmail(sql, userId, normalized)
+      if (row === null) throw new NotFound('user', userId)
+      return toUser(row)
+    },
+
+    async setServerRole(userId, role) {
+      if (!(SERVER_ROLES as readonly string[]).includes(role)) {
+        throw new BadUserInput(`Server role must be one of ${SERVER_ROLES.join(', ')}`)
+      }
+      if (!(await updateServerRole(sql, userId, role as ServerRole))) throw new NotFound('user', userId)
     },
   }
 }

@@ -37,6 +37,8 @@ export interface RealtimeSocket {
   /** Bytes queued to send and not yet handed to the kernel. */
   readonly bufferedAmount: number
   send(data: string): void
+  /** UTF-8 text as bytes; `binary: false` sends it as a text frame (as `ws` takes it). */
+  send(data: Buffer, options: { binary: boolean }): void
   close(code: number, reason: string): void
   /** Drop the connection at once, discarding what is queued. */
   terminate(): void
@@ -131,6 +133,8 @@ function streamError(error: unknown): GraphQLFormattedError {
   return { message, ...(typeof code === 'string' ? { extensions: { code } } : {}) }
 }
 
+const TEXT = { binary: false }
+
 // A close reason is at most 123 bytes (RFC 6455 §5.5).
 const MAX_CLOSE_REASON = 120
 
@@ -157,8 +161,8 @@ export function createConnection<P, C>(
     sendFrame(encode(message))
   }
 
-  /** An encoded frame (shared results are framed by string concatenation, not re-encoded). */
-  function sendFrame(frame: string): void {
+  /** An encoded frame (shared results come as bytes framed once for all alike subscribers, not re-encoded). */
+  function sendFrame(frame: string | Buffer): void {
     if (state.state === 'closed') return
     // Checked before each send, so a connection holds at most the bound plus one message.
     if (socket.bufferedAmount > options.maxBufferedBytes) {
@@ -167,7 +171,8 @@ export function createConnection<P, C>(
       socket.terminate()
       return
     }
-    socket.send(frame)
+    if (typeof frame === 'string') socket.send(frame)
+    else socket.send(frame, TEXT)
   }
 
   function closeSocket(code: number, reason: string): void {
@@ -336,8 +341,8 @@ export function createConnection<P, C>(
     const head = `{"type":${kind === 'legacy' ? '"data"' : '"next"'},"id":${JSON.stringify(opId)},"payload":`
     operation.stream = undefined
     operation.leave = options.sharing!.subscriptions.attach(key, stream, {
-      result(payload) {
-        if (current(opId, operation)) sendFrame(`${head}${payload}}`)
+      result(result) {
+        if (current(opId, operation)) sendFrame(result.framed(head, '}'))
       },
       failed(error) {
         if (!current(opId, operation)) return

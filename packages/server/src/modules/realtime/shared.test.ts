@@ -21,9 +21,13 @@ const logger = pino({ level: 'silent' })
 /** Keeps the raw text of every frame, to compare what was actually sent. */
 class RawSocket extends TestSocket {
   readonly raw: string[] = []
-  override send(data: string): void {
+  readonly buffers: Buffer[] = []
+  override send(data: string | Buffer, options?: { binary: boolean }): void {
+    // Both protocols are text: bytes must go out as a text frame.
+    if (typeof data !== 'string' && options?.binary !== false) throw new Error('a Buffer sent as a binary frame')
     super.send(data)
-    this.raw.push(data)
+    this.raw.push(data.toString())
+    if (typeof data !== 'string') this.buffers.push(data)
   }
 }
 
@@ -129,6 +133,22 @@ describe('shared subscription executions', () => {
     const shared = JSON.stringify(payload)
     expect(a.socket.raw).toEqual([`{"type":"data","id":"op-a","payload":${shared}}`])
     expect(b.socket.raw).toEqual([`{"type":"next","id":"op-b","payload":${shared}}`])
+  })
+
+  it('sends one buffer to every alike subscriber (same protocol, same operation id)', async () => {
+    const { hub, connect, live } = setup()
+    const alike = [await connect('good'), await connect('good'), await connect('good')]
+    const modern = await connect('good', 'modern')
+    for (const each of [...alike, modern]) each.start('1')
+    await live('project:p1')
+    await flush()
+    await hub.publish('project:p1', { id: 'v1' })
+    await flush()
+    const [first, ...rest] = alike.map((each) => each.socket.buffers)
+    expect(first).toHaveLength(1)
+    for (const buffers of rest) expect(buffers[0]).toBe(first![0])
+    expect(modern.socket.buffers[0]).not.toBe(first![0])
+    expect(modern.socket.take()).toMatchObject([{ type: 'next', id: '1', payload: { data: { events: { id: 'v1' } } } }])
   })
 
   it('does not share between different principals, nor between different variables', async () => {

@@ -22,10 +22,21 @@
 import type { ExecutionResult } from 'graphql'
 import type { Logger } from 'pino'
 
+/** One event's result, the same for every member of a group. */
+export interface SharedResult {
+  /** The JSON of the `ExecutionResult`. */
+  readonly json: string
+  /**
+   * `prefix + json + suffix` as UTF-8 bytes, built once per distinct envelope: members whose frames are
+   * alike (same protocol, same operation id, as most clients' first subscription is `"1"`) send one buffer.
+   */
+  framed(prefix: string, suffix: string): Buffer
+}
+
 /** One subscriber of a group (a connection's operation). */
 export interface SharedMember {
-  /** One event's result: the JSON of an `ExecutionResult`, the same string for every member. */
-  result(payload: string): void
+  /** One event's result. */
+  result(result: SharedResult): void
   /** The event stream failed (e.g. the subscriber lagged, or the topic became unavailable). */
   failed(error: unknown): void
   /** The event stream ended. */
@@ -63,9 +74,9 @@ export function createSharedSubscriptions(logger?: Logger): SharedSubscriptions 
         const next = await group.stream.next()
         if (next.done || group.members.size === 0) break
         // Once per group per event, whatever the number of members.
-        const payload = JSON.stringify(next.value)
+        const result = sharedResult(JSON.stringify(next.value))
         // A copy: a member may leave (or be dropped for a full send buffer) while we deliver.
-        for (const member of [...group.members]) member.result(payload)
+        for (const member of [...group.members]) member.result(result)
       }
     } catch (error) {
       failure = { error }
@@ -103,6 +114,19 @@ export function createSharedSubscriptions(logger?: Logger): SharedSubscriptions 
       let members = 0
       for (const group of groups.values()) members += group.members.size
       return { groups: groups.size, members }
+    },
+  }
+}
+
+function sharedResult(json: string): SharedResult {
+  const frames = new Map<string, Buffer>()
+  return {
+    json,
+    framed(prefix, suffix) {
+      const key = `${prefix}\u0000${suffix}`
+      let frame = frames.get(key)
+      if (frame === undefined) frames.set(key, (frame = Buffer.from(`${prefix}${json}${suffix}`)))
+      return frame
     },
   }
 }

@@ -15,9 +15,9 @@ export class TestSocket implements RealtimeSocket {
   /** Called when the socket closes, as `ws` emits `close`. */
   onClose: () => void = () => undefined
 
-  send(data: string): void {
+  send(data: string | Buffer): void {
     if (this.closedWith || this.terminated) throw new Error('send on a closed socket')
-    this.frames.push(JSON.parse(data) as Frame)
+    this.frames.push(JSON.parse(data.toString()) as Frame)
   }
 
   close(code: number, reason: string): void {

@@ -130,7 +130,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       publicUrl: config.publicUrl,
     })
 
-    await app.register(authPlugin, { tokens })
+    await app.register(authPlugin, { tokens, allowedOrigins: [config.publicUrl] })
     await app.register(accountsRoutes, { accounts, apps, tokens, bus, publicUrl: config.publicUrl })
     await app.register(objectsRoutes, {
       objects,

@@ -103,6 +103,23 @@ describe('accounts and the app flow (pglite)', () => {
     await connectorFlow(app)
   })
 
+  it('takes the token for /auth/accesscode from the Authorization header, so it need not be in the URL; never the cookie', async () => {
+    const { token } = await webAppSession(app)
+    const res = await app.inject({
+      url: '/auth/accesscode?appId=sca&challenge=c9',
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(res.statusCode).toBe(302)
+    const connector = await exchange(app, 'sca', accessCodeOf(res.headers.location), 'c9')
+    expect((await whoami(app, connector.token)).statusCode).toBe(200)
+    const cookie = await app.inject({
+      url: '/auth/accesscode?appId=sca&challenge=c9',
+      headers: { cookie: `authn=${token}` },
+    })
+    expect(cookie.statusCode).toBe(400)
+    expect(cookie.body).toBe('Missing token')
+  })
+
   it('answers the access code as JSON with preventRedirect', async () => {
     const { token } = await webAppSession(app)
     const res = await app.inject({ url: `/auth/accesscode?appId=sdm&challenge=x&token=${token}&preventRedirect=1` })

@@ -163,9 +163,12 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
     if (target === null) return sendText(reply, 400, 'App does not exist.')
     const challenge = queryValue(request, 'challenge')
     if (challenge === null) return sendText(reply, 400, 'Missing challenge')
+    // Speckle's web app puts the token in the query; a client may keep it out of URLs (and logs) by sending it
+    // in `Authorization` instead. Never the cookie: a page elsewhere could then mint codes for its own app.
     const token = queryValue(request, 'token')
-    if (token === null) return sendText(reply, 400, 'Missing token')
-    const principal = await tokens.verify(token)
+    const fromHeader = request.credentialSource === 'header' ? request.principal : null
+    if (token === null && fromHeader === null) return sendText(reply, 400, 'Missing token')
+    const principal = token === null ? fromHeader : await tokens.verify(token)
     if (
       principal === null ||
       !principal.scopes.has('tokens:write') ||

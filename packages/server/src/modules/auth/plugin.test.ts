@@ -19,9 +19,10 @@ describe('authPlugin', () => {
     user = await ctx.newUser()
     token = await ctx.newToken(user.id, ['streams:read', 'profile:read'])
     app = Fastify()
-    await app.register(authPlugin, { tokens: ctx.tokens })
+    await app.register(authPlugin, { tokens: ctx.tokens, allowedOrigins: ['http://frontend.test:8080/'] })
     // Registered after the plugin, in the same app and in a child context: both see the principal.
     app.get('/whoami', async (request) => principalJson(request.principal))
+    app.post('/whoami', async (request) => ({ ...principalJson(request.principal), via: request.credentialSource }))
     await app.register(async (child) => {
       child.get('/child/whoami', async (request) => principalJson(request.principal))
     })
@@ -92,6 +93,48 @@ describe('authPlugin', () => {
   it('refuses an unknown route’s invalid token with 403 too', async () => {
     const res = await app.inject({ url: '/nowhere', headers: { authorization: 'Bearer nope' } })
     expect(res.statusCode).toBe(403)
+  })
+
+  describe('CSRF: cookie-authenticated writes', () => {
+    const write = (headers: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/whoami', payload: {}, headers: { host: 'truss.test:3000', ...headers } })
+
+    it.each([
+      ['another site’s Origin', { origin: 'https://evil.example' }],
+      ['a look-alike host', { origin: 'http://truss.test:3000.evil.example' }],
+      ['Origin: null', { origin: 'null' }],
+      ['another site’s Referer', { referer: 'https://evil.example/page' }],
+    ])('refuses a POST carrying only the cookie from %s with 403', async (_what, headers) => {
+      const res = await write({ cookie: `authn=${token}`, ...headers })
+      expect(res.statusCode).toBe(403)
+      expect(res.json()).toEqual({ error: 'Cross-site requests cannot use the authn cookie.' })
+    })
+
+    it('accepts the cookie on writes from the same host, an allowed origin, or a client that names no origin', async () => {
+      const cases: Record<string, string>[] = [
+        { origin: 'http://truss.test:3000' },
+        { referer: 'http://truss.test:3000/projects/abc' },
+        { origin: 'http://frontend.test:8080' },
+        {},
+      ]
+      for (const headers of cases) {
+        const res = await write({ cookie: `authn=${token}`, ...headers })
+        expect(res.statusCode).toBe(200)
+        expect(res.json()).toEqual({ ...expected(), via: 'cookie' })
+      }
+    })
+
+    it('leaves reads and header-authenticated writes from other sites alone', async () => {
+      const read = await app.inject({
+        url: '/whoami',
+        headers: { host: 'truss.test:3000', origin: 'https://evil.example', cookie: `authn=${token}` },
+      })
+      expect(read.json()).toEqual(expected())
+      const header = await write({ origin: 'https://evil.example', authorization: `Bearer ${token}` })
+      expect(header.json()).toEqual({ ...expected(), via: 'header' })
+      const anonymous = await write({ origin: 'https://evil.example' })
+      expect(anonymous.json()).toEqual({ principal: null, via: null })
+    })
   })
 
   it('extracts tokens like Speckle: header first, then cookie, Bearer optional', () => {

@@ -3,6 +3,12 @@
  * cookie), verifies it and sets `request.principal` (null when the request carries no credentials). A token
  * that is present but not valid is refused before any route runs, as Speckle does on every route:
  * `403 {"error":"Your token is not valid."}` (WIRE.md, "REST object API").
+ *
+ * CSRF: a browser attaches the `authn` cookie to requests other sites make, so a state-changing request
+ * (not GET/HEAD/OPTIONS) authenticated by the cookie alone must come from this server's own origin: its
+ * `Origin` (or `Referer`) must name the request's host or one of `allowedOrigins`, else `403`. Requests without
+ * either header (SDKs, scripts) and requests carrying `Authorization` (which another site cannot set to a
+ * token it does not know) are unaffected.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { TokensService } from '../tokens/service.js'
@@ -12,14 +18,21 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling; null for a request without credentials. Set by `authPlugin`. */
     principal: Principal | null
+    /** Where the request's token came from; null without one. Set by `authPlugin`. */
+    credentialSource: 'header' | 'cookie' | null
   }
 }
 
 export interface AuthPluginOptions {
   tokens: Pick<TokensService, 'verify'>
+  /** Origins besides the request's own host that may send cookie-authenticated writes (the frontend's). */
+  allowedOrigins?: readonly string[]
 }
 
 export const INVALID_TOKEN_BODY = { error: 'Your token is not valid.' } as const
+export const CROSS_SITE_BODY = { error: 'Cross-site requests cannot use the authn cookie.' } as const
+
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 const BEARER = /^Bearer(\s+|$)/i
 
@@ -40,25 +53,65 @@ function cookieValue(header: string | undefined, name: string): string | null {
 
 /** The token a request carries, or null. Like Speckle: the header wins over the cookie; `Bearer ` is optional. */
 export function tokenFromRequest(request: Pick<FastifyRequest, 'headers'>): string | null {
+  return credentialOf(request)?.token ?? null
+}
+
+function credentialOf(request: Pick<FastifyRequest, 'headers'>): { token: string; source: 'header' | 'cookie' } | null {
   const header = request.headers.authorization
-  const raw = typeof header === 'string' && header.trim() !== '' ? header : cookieValue(request.headers.cookie, 'authn')
+  const fromHeader = typeof header === 'string' && header.trim() !== ''
+  const raw = fromHeader ? header : cookieValue(request.headers.cookie, 'authn')
   if (raw === null) return null
   const token = raw.trim().replace(BEARER, '').trim()
-  return token === '' ? null : token
+  return token === '' ? null : { token, source: fromHeader ? 'header' : 'cookie' }
+}
+
+/** The origin a browser says the request comes from (`Origin`, else `Referer`); null when it says nothing. */
+function claimedOrigin(request: Pick<FastifyRequest, 'headers'>): string | null {
+  const origin = request.headers.origin
+  if (typeof origin === 'string' && origin !== '') return origin
+  const referer = request.headers.referer
+  if (typeof referer !== 'string' || referer === '') return null
+  try {
+    return new URL(referer).origin
+  } catch {
+    return 'null'
+  }
+}
+
+/** Whether a cookie-authenticated request may change state: same host, an allowed origin, or no browser. */
+function fromOwnSite(request: Pick<FastifyRequest, 'headers' | 'method'>, allowed: ReadonlySet<string>): boolean {
+  if (SAFE_METHODS.has(request.method)) return true
+  const origin = claimedOrigin(request)
+  if (origin === null) return true
+  if (allowed.has(origin)) return true
+  try {
+    return new URL(origin).host === request.headers.host
+  } catch {
+    // `Origin: null` (sandboxed frames, some redirects) and garbage.
+    return false
+  }
 }
 
 async function auth(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
   const { tokens } = opts
+  const allowed: ReadonlySet<string> = new Set((opts.allowedOrigins ?? []).map((o) => new URL(o).origin))
   app.decorateRequest('principal', null)
+  app.decorateRequest('credentialSource', null)
   app.addHook('onRequest', async (request, reply) => {
-    const token = tokenFromRequest(request)
-    if (token === null) {
+    const credential = credentialOf(request)
+    if (credential === null) {
       request.principal = null
+      request.credentialSource = null
       return
     }
-    const principal = await tokens.verify(token)
+    if (credential.source === 'cookie' && !fromOwnSite(request, allowed)) {
+      request.log.info({ origin: claimedOrigin(request), url: request.url }, 'cross-site cookie request refused')
+      return reply.code(403).send(CROSS_SITE_BODY)
+    }
+    const principal = await tokens.verify(credential.token)
     if (principal === null) return reply.code(403).send(INVALID_TOKEN_BODY)
     request.principal = principal
+    request.credentialSource = credential.source
     request.log = request.log.child({ userId: principal.userId })
   })
 }

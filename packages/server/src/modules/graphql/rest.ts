@@ -5,19 +5,11 @@
  * The caller is `request.principal`, set by the auth plugin registered before this one.
  */
 import type { FastifyPluginAsync } from 'fastify'
-import {
-  execute,
-  GraphQLError,
-  parse,
-  validate,
-  type DocumentNode,
-  type ExecutionResult,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-} from 'graphql'
+import { execute, GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql'
 import { toDomainError } from '../../errors.js'
 import type { Principal } from '../auth/principal.js'
 import { createGraphqlContext, type GraphqlDeps } from './context.js'
+import { documentCacheOf, type PreparedDocument } from './document-cache.js'
 import { checkLimits, DEFAULT_LIMITS, type QueryLimits } from './limits.js'
 import { createGraphqlSchema } from './schema.js'
 
@@ -77,14 +69,14 @@ export async function runGraphql(
     return { statusCode: 400, payload: badRequest('variables must be an object', 'BAD_USER_INPUT') }
   }
   const vars = (variables ?? {}) as Record<string, unknown>
-  let document: DocumentNode
+  let prepared: PreparedDocument
   try {
-    document = parse(query)
+    prepared = documentCacheOf(schema).prepare(query)
   } catch (err) {
     const e = err as GraphQLError
     return { statusCode: 400, payload: { errors: [{ ...e.toJSON(), extensions: { code: 'GRAPHQL_PARSE_FAILED' } }] } }
   }
-  const invalid = validate(schema, document)
+  const { document, errors: invalid } = prepared
   if (invalid.length > 0) {
     return {
       statusCode: 400,

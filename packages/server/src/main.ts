@@ -122,6 +122,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     const accounts = createAccountsService({ sql, users, mailer, settings, invites, publicUrl: config.publicUrl })
     const projectInvites = createProjectInvitesService({
       sql,
+      activity,
       users,
       projects,
       serverInvites: invites,

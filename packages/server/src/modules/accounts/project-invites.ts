@@ -5,8 +5,9 @@
  * invite-only server; the project invite then waits for the registered, verified address.
  */
 import type { Mailer } from '../../adapters/mail/types.js'
-import type { Sql } from '../../adapters/sql/types.js'
+import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
+import type { ActivityService } from '../activity/service.js'
 import { newId, randomAlphanumeric } from '../auth/ids.js'
 import { isProjectRole, type ProjectRole, type ProjectsService } from '../projects/service.js'
 import { normalizeEmail, type User, type UsersService } from '../users/service.js'
@@ -73,6 +74,8 @@ export interface ProjectInvitesService {
 
 export interface ProjectInvitesServiceOptions {
   sql: Sql
+  /** Sending, accepting and declining an invite are logged in the transaction that makes the change. */
+  activity: Pick<ActivityService, 'record'>
   users: Pick<UsersService, 'getById' | 'getByEmail'>
   projects: Pick<ProjectsService, 'getById' | 'rolesOf' | 'setRole'>
   serverInvites: Pick<ServerInvitesService, 'createInvite'>
@@ -104,7 +107,7 @@ function isFor(invite: ProjectInvite, user: Pick<User, 'id' | 'email' | 'verifie
 }
 
 export function createProjectInvitesService(options: ProjectInvitesServiceOptions): ProjectInvitesService {
-  const { sql, users, projects, mailer } = options
+  const { sql, users, projects, mailer, activity } = options
 
   return {
     async create(input) {
@@ -123,14 +126,26 @@ export function createProjectInvitesService(options: ProjectInvitesServiceOption
       const inviter = await users.getById(input.inviterId)
       if (inviter === null) throw new NotFound('user', input.inviterId)
       const email = invitee === null ? normalizeEmail(input.email!) : null
-      const row = await insertProjectInvite(sql, {
-        id: newId(),
-        token: randomAlphanumeric(INVITE_TOKEN_LENGTH),
-        projectId: input.projectId,
-        role,
-        userId: invitee?.id ?? null,
-        email,
-        inviterId: input.inviterId,
+      const row = await sql.transaction(async (tx) => {
+        const inserted = await insertProjectInvite(tx, {
+          id: newId(),
+          token: randomAlphanumeric(INVITE_TOKEN_LENGTH),
+          projectId: input.projectId,
+          role,
+          userId: invitee?.id ?? null,
+          email,
+          inviterId: input.inviterId,
+        })
+        if (inserted === null) return null
+        await activity.record(tx, {
+          projectId: input.projectId,
+          userId: input.inviterId,
+          resourceType: 'stream',
+          resourceId: input.projectId,
+          actionType: 'stream_invite_sent',
+          info: { targetId: invitee?.id ?? null, targetEmail: email, role },
+        })
+        return inserted
       })
       if (row === null) throw createError('This user has already been invited to the project')
       if (invitee === null) {
@@ -167,11 +182,31 @@ export function createProjectInvitesService(options: ProjectInvitesServiceOption
     async use({ projectId, token, accept, user }) {
       const row = await selectProjectInviteByToken(sql, projectId, token)
       if (row === null || !isFor(toInvite(row), user)) throw notFound()
-      if (accept) {
-        await projects.setRole({ projectId, userId: user.id, role: row.role as ProjectRole, actorId: row.inviter_id })
+      // Two uses racing: only the one that deletes the invite changes anything.
+      const consume = async (tx: SqlExecutor) => {
+        if (!(await deleteProjectInvite(tx, projectId, row.id))) throw notFound()
       }
-      // Two uses racing: the role is set once either way, and only one of them deletes the invite.
-      await deleteProjectInvite(sql, projectId, row.id)
+      if (accept) {
+        await projects.setRole({
+          projectId,
+          userId: user.id,
+          role: row.role as ProjectRole,
+          actorId: row.inviter_id,
+          fromInvite: { inviterId: row.inviter_id, consumeInvite: consume },
+        })
+        return
+      }
+      await sql.transaction(async (tx) => {
+        await consume(tx)
+        await activity.record(tx, {
+          projectId,
+          userId: user.id,
+          resourceType: 'stream',
+          resourceId: projectId,
+          actionType: 'stream_invite_declined',
+          info: { targetId: user.id, inviterId: row.inviter_id },
+        })
+      })
     },
 
     async cancel({ projectId, inviteId }) {

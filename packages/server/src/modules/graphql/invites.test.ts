@@ -95,6 +95,12 @@ describe.each(['pglite', 'postgres'] as const)('GraphQL invites (%s)', (kind) =>
     expect((await h.gql(MY_INVITES, {}, bob.token)).body.data.activeUser.projectInvites).toEqual([])
     const again = await h.gql(USE, { i: { projectId: project.id, token, accept: true } }, bob.token)
     expect(again.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
+    // Sending and accepting are in the project's activity, as Speckle logs them.
+    const log = (await h.ctx.activity.forProject(project.id)).items.map((a) => [a.actionType, a.userId, a.info])
+    expect(log.slice(0, 2)).toEqual([
+      ['stream_permissions_invite_accepted', bob.user.id, { inviterUser: owner.id, role: 'stream:reviewer' }],
+      ['stream_invite_sent', owner.id, { targetId: bob.user.id, targetEmail: null, role: 'stream:reviewer' }],
+    ])
   })
 
   it('invites an address without an account through a server invite, and declines and cancels', async () => {
@@ -117,6 +123,16 @@ describe.each(['pglite', 'postgres'] as const)('GraphQL invites (%s)', (kind) =>
     const declined = await h.gql(USE, { i: { projectId: project.id, token: carolToken, accept: false } }, carol.token)
     expect(declined.body.data.projectMutations.invites.use).toBe(true)
     expect((await h.ctx.projects.rolesOf(carol.user.id, [project.id])).size).toBe(0)
+    const log = (await h.ctx.activity.forProject(project.id)).items.map((a) => [a.actionType, a.userId, a.info])
+    expect(log.slice(0, 3)).toEqual([
+      ['stream_invite_declined', carol.user.id, { targetId: carol.user.id, inviterId: owner.id }],
+      ['stream_invite_sent', owner.id, { targetId: carol.user.id, targetEmail: null, role: 'stream:contributor' }],
+      [
+        'stream_invite_sent',
+        owner.id,
+        { targetId: null, targetEmail: 'new.person@example.com', role: 'stream:contributor' },
+      ],
+    ])
 
     const pending = (await h.gql(`{ project(id: "${project.id}") { invitedTeam { inviteId } } }`, {}, ownerToken)).body
       .data.project.invitedTeam

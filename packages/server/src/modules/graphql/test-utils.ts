@@ -44,6 +44,7 @@ export function accountDeps(
       server,
       project: createProjectInvitesService({
         sql,
+        activity: ctx.activity,
         users: ctx.users,
         projects: ctx.projects,
         serverInvites: server,

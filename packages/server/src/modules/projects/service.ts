@@ -80,6 +80,11 @@ export interface SetRoleInput {
   role: ProjectRole
   /** Who grants it (recorded in the activity log); null for the system (CLI, tests). */
   actorId?: string | null
+  /**
+   * The role comes from accepting an invite: logged as `stream_permissions_invite_accepted` by the invitee,
+   * and `consumeInvite` (deleting the invite) runs in the same transaction.
+   */
+  fromInvite?: { inviterId: string; consumeInvite(tx: SqlExecutor): Promise<void> } | null
 }
 
 export interface UserProjectsQuery {
@@ -337,14 +342,28 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
         const owners = await lockOwners(tx, input.projectId)
         if (input.role !== 'stream:owner' && owners.length === 1 && owners[0] === input.userId) throw new LastOwner()
         if (!(await upsertRole(tx, input))) throw new NotFound('user', input.userId)
-        await activity.record(tx, {
-          projectId: input.projectId,
-          userId: input.actorId ?? null,
-          resourceType: 'user',
-          resourceId: input.userId,
-          actionType: 'stream_permissions_add',
-          info: { targetUser: input.userId, role: input.role },
-        })
+        const invite = input.fromInvite ?? null
+        if (invite !== null) await invite.consumeInvite(tx)
+        await activity.record(
+          tx,
+          invite === null
+            ? {
+                projectId: input.projectId,
+                userId: input.actorId ?? null,
+                resourceType: 'user',
+                resourceId: input.userId,
+                actionType: 'stream_permissions_add',
+                info: { targetUser: input.userId, role: input.role },
+              }
+            : {
+                projectId: input.projectId,
+                userId: input.userId,
+                resourceType: 'user',
+                resourceId: input.userId,
+                actionType: 'stream_permissions_invite_accepted',
+                info: { inviterUser: invite.inviterId, role: input.role },
+              },
+        )
         return true
       })
       if (changed) {

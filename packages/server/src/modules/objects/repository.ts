@@ -134,6 +134,11 @@ export function createObjectsRepository(sql: Sql) {
     )
   }
 
+  /** Refresh the planner's statistics of the objects table. */
+  async function analyze(): Promise<void> {
+    await sql.query('ANALYZE objects')
+  }
+
   async function countPresent(projectId: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0
     const { rows } = await sql.query<{ n: number | string }>(
@@ -158,6 +163,7 @@ export function createObjectsRepository(sql: Sql) {
     slices,
     closureKeys,
     countPresent,
+    analyze,
     deleteProject,
   }
 }

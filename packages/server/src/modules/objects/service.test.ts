@@ -184,6 +184,21 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     expect(ids).toHaveLength(tree.length + other.length)
   })
 
+  it('refreshes the table statistics in the background after many new rows', async () => {
+    const reltuples = async () =>
+      Number(
+        (await sql.query<{ n: number | string }>("SELECT reltuples AS n FROM pg_class WHERE relname = 'objects'"))
+          .rows[0]!.n,
+      )
+    // Nothing has analyzed the table yet (the suite's service never reaches its 200,000-row line).
+    expect(await reltuples()).toBeLessThan(8_000)
+    const analyzing = createObjectsService({ sql, maxObjectBytes: 1e6, analyzeEveryRows: 1_000 })
+    const fresh = Array.from({ length: 1_200 }, (_, i) => idOf(i, 'analyze'))
+    await analyzing.store('p3', fresh.map(row))
+    await analyzing.settled()
+    expect(await reltuples()).toBeGreaterThan(8_000)
+  })
+
   it('does not change the caller’s id list', async () => {
     const asked = [...other].reverse()
     const copy = [...asked]

@@ -18,8 +18,15 @@ export interface ObjectsServiceOptions {
   metrics?: Metrics
   /** Largest single object, in bytes (Speckle's MAX_OBJECT_SIZE_MB). */
   maxObjectBytes: number
-  /** Ids per database read while streaming (default 5,000). */
+  /** Ids per database read while streaming a list of ids (default 5,000). */
   readBatchSize?: number
+  /**
+   * Ids per key-range read while streaming a tree (default 1,000, or `readBatchSize` if smaller): small
+   * batches keep each answer piece small enough for V8 to collect young, which bounds the server's memory.
+   */
+  rangeBatchSize?: number
+  /** Run ANALYZE on the objects table after this many new rows (default 200,000; 0: never). */
+  analyzeEveryRows?: number
   /** Roots longer than this many bytes are read and sent in pieces of this size (default 4 MiB). */
   rootSliceBytes?: number
 }
@@ -30,6 +37,10 @@ export class BadBatch extends BadUserInput {}
 export function createObjectsService(options: ObjectsServiceOptions) {
   const repo = createObjectsRepository(options.sql)
   const readBatch = options.readBatchSize ?? 5000
+  const rangeBatch = Math.min(options.rangeBatchSize ?? 1000, readBatch)
+  const analyzeEvery = options.analyzeEveryRows ?? 200_000
+  let rowsSinceAnalyze = 0
+  let analyzing: Promise<void> | undefined
   const sliceBytes = options.rootSliceBytes ?? 4 * 1024 * 1024
 
   /** Validate the text of one upload batch and cut it into rows, each object's text kept as sent. */
@@ -69,6 +80,19 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   async function store(projectId: string, rows: readonly ObjectRow[]): Promise<number> {
     const added = await repo.insert(projectId, rows)
     options.metrics?.objectsStoredTotal.inc(rows.length)
+    rowsSinceAnalyze += added
+    if (analyzeEvery > 0 && rowsSinceAnalyze >= analyzeEvery && analyzing === undefined) {
+      // Fresh statistics keep reads on the primary key after bulk uploads even where autovacuum is off
+      // or behind (without them the planner may scan the whole table for a list of ids). In the
+      // background: the upload that crossed the line does not wait for it.
+      rowsSinceAnalyze = 0
+      analyzing = repo
+        .analyze()
+        .catch(() => undefined)
+        .finally(() => {
+          analyzing = undefined
+        })
+    }
     return added
   }
 
@@ -89,10 +113,10 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     if (head === null) return null
     if (head.data !== null) {
       const ids = closureIds(head.data).sort()
-      return { root: [head.data], children: streamSorted(projectId, inBatches(ids), true) }
+      return { root: [head.data], children: streamSorted(projectId, inBatches(ids, rangeBatch), true) }
     }
     async function* ids(): AsyncIterable<readonly string[]> {
-      for await (const rows of repo.closureKeys(projectId, rootId, readBatch)) yield rows.map((r) => r.k)
+      for await (const rows of repo.closureKeys(projectId, rootId, rangeBatch)) yield rows.map((r) => r.k)
     }
     return { root: repo.slices(projectId, rootId, sliceBytes), children: streamSorted(projectId, ids(), true) }
   }
@@ -102,11 +126,11 @@ export function createObjectsService(options: ObjectsServiceOptions) {
    * Lists from clients are usually the few objects they miss, scattered over the project: read by id.
    */
   function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<[string, string][]> {
-    return streamSorted(projectId, inBatches([...ids].sort()), false)
+    return streamSorted(projectId, inBatches([...ids].sort(), readBatch), false)
   }
 
-  async function* inBatches(sorted: readonly string[]): AsyncIterable<readonly string[]> {
-    for (let i = 0; i < sorted.length; i += readBatch) yield sorted.slice(i, i + readBatch)
+  async function* inBatches(sorted: readonly string[], size: number): AsyncIterable<readonly string[]> {
+    for (let i = 0; i < sorted.length; i += size) yield sorted.slice(i, i + size)
   }
 
   /**
@@ -179,6 +203,10 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   }
 
   return {
+    /** Resolves when a background ANALYZE (if one runs) is over. */
+    settled: async () => {
+      await analyzing
+    },
     parseBatch,
     store,
     getObject: repo.get,

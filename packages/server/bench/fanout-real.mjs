@@ -12,11 +12,12 @@
 // Environment: BENCH_SUBSCRIBERS (100,1000,5000,10000), BENCH_PG_URL (admin URL, default
 // postgres://postgres@127.0.0.1:5432/test), BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_NODE_ARGS
 // (extra node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_OUT (a file for the
-// client's RESULT objects, per-event figures included), plus the client's FAN_*
+// client's RESULT objects, per-event figures included), BENCH_NODE_LOG (a folder for each node's stdout, e.g.
+// with BENCH_NODE_ARGS=--trace-gc), plus the client's FAN_*
 // variables (FAN_EVENTS 20, FAN_INTERVAL_MS 500, FAN_WORKERS 2, …; see its header).
 import { execFileSync, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -84,6 +85,8 @@ const nodes = []
 
 /** One `truss serve`, its open-files limit raised as far as the hard limit allows (10,000 sockets). */
 async function startNode() {
+  // Another checkout user's `npm run build` empties dist/ for a few seconds: wait for it.
+  for (let i = 0; i < 120 && !existsSync(bin); i++) await new Promise((resolve) => setTimeout(resolve, 500))
   const dataDir = mkdtempSync(join(tmpdir(), 'truss-fanout-'))
   dirs.push(dataDir)
   const port = await freePort()
@@ -93,6 +96,10 @@ async function startNode() {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   nodes.push(child)
+  if (process.env.BENCH_NODE_LOG) {
+    const log = createWriteStream(join(process.env.BENCH_NODE_LOG, `node-${child.pid}.log`))
+    child.stdout.pipe(log)
+  }
   await new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (b) => {

@@ -113,8 +113,8 @@ const configSchema = z
     maxObjectSizeMb: sizeMb.default(100),
     maxRequestBodySizeMb: sizeMb.default(100),
     /**
-     * gzip level of object downloads. `auto`: uncompressed for clients on this machine that did not come
-     * through a proxy, where compressing only burns CPU on both ends; level 1 otherwise.
+     * gzip level of object downloads. `auto`: 0 (gzip framing, stored blocks) for clients on this machine
+     * that did not come through a proxy, where compressing only burns CPU on both ends; level 1 otherwise.
      */
     objectsGzipLevel: z
       .string()

@@ -28,9 +28,9 @@ export interface ObjectsRoutesOptions {
   maxRequestBytes?: number
   /**
    * gzip level of downloads (default `auto`): level 1 keeps a 2-core server ahead of the network; `auto`
-   * answers uncompressed (no Content-Encoding) to clients on this machine that did not come through a
-   * proxy, where compression saves no bandwidth and costs both ends most of their CPU. HTTP clients
-   * decode either form; Speckle's (fetch, requests, .NET HttpClient with automatic decompression) do.
+   * uses level 0 (gzip framing around stored, uncompressed blocks) for clients on this machine that did
+   * not come through a proxy, where compression saves no bandwidth and costs both ends most of their CPU.
+   * Answers stay `Content-Encoding: gzip` either way, as Speckle's clients expect (WIRE.md).
    */
   gzipLevel?: number | 'auto'
 }
@@ -51,9 +51,13 @@ class UploadError extends Error {
 export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOptions): Promise<void> {
   const { objects, authorize, metrics } = opts
   const gzipLevel = opts.gzipLevel ?? 'auto'
-  /** The gzip level for this request; undefined: send it uncompressed. */
-  const levelFor = (request: FastifyRequest): number | undefined =>
-    gzipLevel !== 'auto' ? gzipLevel : isLocalPeer(request) ? undefined : zlibConstants.Z_BEST_SPEED
+  /** The gzip level for this request. */
+  const levelFor = (request: FastifyRequest): number =>
+    gzipLevel !== 'auto'
+      ? gzipLevel
+      : isLocalPeer(request)
+        ? zlibConstants.Z_NO_COMPRESSION
+        : zlibConstants.Z_BEST_SPEED
   const maxRequestBytes = opts.maxRequestBytes ?? opts.maxPartBytes * 4
 
   // The upload body is read as a stream by busboy, not by Fastify.
@@ -197,7 +201,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
   /**
    * Send a streamed answer, gzip'd at the configured level unless `gzip` is false. Speckle gzips
    * downloads, getobjects and diff whatever the request says (WIRE.md); object-stream follows
-   * Accept-Encoding. With the `auto` level, clients on this machine get the answer uncompressed.
+   * Accept-Encoding.
    */
   function sendGzip(
     request: FastifyRequest,
@@ -212,8 +216,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
       if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') request.log.error({ err }, 'object stream failed')
       metrics?.downloadBytesTotal.inc(bytes)
     }
-    const level = gzip ? levelFor(request) : undefined
-    if (level === undefined) {
+    if (!gzip) {
       async function* counted(): AsyncIterable<string | Buffer> {
         for await (const chunk of chunks) {
           bytes += Buffer.byteLength(chunk)
@@ -226,7 +229,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     }
     const source = Readable.from(chunks, { objectMode: false })
     // Large output chunks: each chunk is a round trip to the zlib thread, 16 KB ones cost ~10% of a download.
-    const gz = createGzip({ level, chunkSize: ZLIB_CHUNK_BYTES })
+    const gz = createGzip({ level: levelFor(request), chunkSize: ZLIB_CHUNK_BYTES })
     gz.on('data', (b: Buffer) => {
       bytes += b.length
     })

@@ -8,10 +8,7 @@ import {
   execute,
   getOperationAST,
   GraphQLError,
-  parse,
   subscribe,
-  validate,
-  type DocumentNode,
   type ExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -30,6 +27,8 @@ import {
   type OperationPayload,
   type ProtocolKind,
 } from './protocol.js'
+// Parsed and validated documents, shared with the HTTP route (clients start the same few subscriptions).
+import { documentCacheOf, type PreparedDocument } from '../graphql/document-cache.js'
 import { canonicalKey, type SharedSubscriptions } from './shared.js'
 
 /** What a connection needs of its socket; `ws`'s WebSocket fits, and so does the tests' in-memory socket. */
@@ -284,15 +283,16 @@ export function createConnection<P, C>(
     context: C,
     key: string | null,
   ): Promise<void> {
-    let document: DocumentNode
+    let prepared: PreparedDocument
     try {
-      document = parse(payload.query)
+      prepared = documentCacheOf(schema).prepare(payload.query)
     } catch (error) {
       operations.delete(opId)
       const message = error instanceof GraphQLError ? error.message : 'Cannot parse the query'
       return sendOperationError(opId, [{ message }])
     }
-    const validationErrors = [...validate(schema, document)]
+    const { document } = prepared
+    const validationErrors = [...prepared.errors]
     const operationName = payload.operationName ?? undefined
     if (validationErrors.length === 0 && !getOperationAST(document, operationName)) {
       validationErrors.push(new GraphQLError('Must provide a known operation'))

@@ -108,7 +108,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // The auth plugin comes first: its hook must see every route.
     const tokens = createTokensService({ sql, bus })
     await subscribeTokenRevocations(bus, tokens)
-    const users = createUsersService({ sql })
+    const users = createUsersService({ sql, tokens })
     const objects = createObjectsService({ sql, metrics, maxObjectBytes: mbToBytes(config.maxObjectSizeMb) })
     const activity = createActivityService({ sql })
     const projects = createProjectsService({ sql, bus, activity, objects, logger })

@@ -26,11 +26,8 @@ export interface OpenIdentityOptions {
 
 /** The identity services over an `Sql`. */
 export function createIdentityServices(sql: Sql): IdentityServices {
-  return {
-    users: createUsersService({ sql }),
-    tokens: createTokensService({ sql }),
-    projects: createProjectsService({ sql }),
-  }
+  const tokens = createTokensService({ sql })
+  return { users: createUsersService({ sql, tokens }), tokens, projects: createProjectsService({ sql }) }
 }
 
 /** Open the database (migrated) and the identity services; `close()` closes the database. */

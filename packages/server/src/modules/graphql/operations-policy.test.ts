@@ -152,6 +152,12 @@ const OPS: Record<string, Operation> = {
     project: false,
     notForGuests: true,
   },
+  userRoleChange: {
+    doc: 'mutation($u: String!) { userRoleChange(userRoleInput: { id: $u, role: "server:archived-user" }) }',
+    vars: (i) => ({ u: i.user }),
+    project: false,
+    notForGuests: true,
+  },
   serverInviteCreate: {
     doc: 'mutation { serverInviteCreate(input: { email: "someone@example.com" }) }',
     vars: () => ({}),

@@ -475,6 +475,19 @@ export function createResolvers(): ResolverMap {
         })
         return true
       },
+      // Speckle's admin mutation: the new role applies to the user's tokens at once, on every node.
+      userRoleChange: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        requireServer(ctx.principal, 'manageServer')
+        const input = obj(args.userRoleInput)
+        const role = required(input.role, 'role')
+        if (role === 'server:guest' && !(await ctx.deps.settings.get()).guestModeEnabled) {
+          throw new BadUserInput('Guest role is not enabled')
+        }
+        const userId = required(input.id, 'id')
+        await ctx.deps.users.setServerRole(userId, role)
+        ctx.loaders.users.clear(userId)
+        return true
+      },
 
       serverInviteCreate: (_p: unknown, args: Args, ctx: GraphqlContext) =>
         inviteToServer(ctx, inviteInputs(args.input)),

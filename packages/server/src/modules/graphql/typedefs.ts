@@ -258,6 +258,7 @@ export const typeDefs = /* GraphQL */ `
     appTokenCreate(token: AppTokenCreateInput!): String!
     activeUserMutations: ActiveUserMutations!
     serverInfoUpdate(info: ServerInfoUpdateInput!): Boolean
+    userRoleChange(userRoleInput: UserRoleInput!): Boolean!
     serverInviteCreate(input: ServerInviteCreateInput!): Boolean!
     serverInviteBatchCreate(input: [ServerInviteCreateInput!]!): Boolean!
     streamInviteCreate(input: StreamInviteCreateInput!): Boolean!
@@ -283,6 +284,10 @@ export const typeDefs = /* GraphQL */ `
 
   type ActiveUserMutations {
     update(user: UserUpdateInput!): User!
+  }
+  input UserRoleInput {
+    id: String!
+    role: String!
   }
   input UserUpdateInput {
     name: String

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
 import { createBus } from '../../adapters/bus/index.js'
-import { identityContext, openDatabase, type IdentityContext } from '../auth/test-utils/identity.js'
-import type { User } from '../users/service.js'
+import { countingSql, identityContext, openDatabase, type IdentityContext } from '../auth/test-utils/identity.js'
+import { createUsersService, type User } from '../users/service.js'
 import { createTokensService, subscribeTokenRevocations, TOKENS_REVOKED_TOPIC } from './service.js'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -204,6 +204,35 @@ describe.each(['pglite', 'postgres'] as const)('tokens service (%s)', (kind) => 
       // Nothing is announced for a token that was not revoked now.
       expect(await here.revoke(token.slice(0, 10))).toBe(false)
       expect(announced).toHaveLength(1)
+    } finally {
+      await bus.close()
+    }
+  })
+
+  it("announces a user's role change on the bus; every server drops that user's cached tokens at once", async () => {
+    const bus = await createBus({})
+    try {
+      const here = createTokensService({ sql, bus, now: () => clock })
+      const thereSql = countingSql(sql)
+      const there = createTokensService({ sql: thereSql, now: () => clock })
+      await subscribeTokenRevocations(bus, there)
+      const users = createUsersService({ sql, tokens: here })
+      const member = await ctx.newUser()
+      const other = await ctx.newUser()
+      const token = await here.create({ userId: member.id, name: 'cached', scopes: ['streams:read'] })
+      const otherToken = await here.create({ userId: other.id, name: 'kept', scopes: ['streams:read'] })
+      for (const node of [here, there]) {
+        expect((await node.verify(token))?.serverRole).toBe('server:user')
+        expect((await node.verify(otherToken))?.serverRole).toBe('server:user')
+      }
+      await users.setServerRole(member.id, 'server:archived-user')
+      // Well within the 30 s cache TTL (the clock does not move): both nodes read the new role.
+      expect((await here.verify(token))?.serverRole).toBe('server:archived-user')
+      await expect.poll(async () => (await there.verify(token))?.serverRole).toBe('server:archived-user')
+      // Other users' cached tokens stay cached: no query for them.
+      const before = thereSql.statements.length
+      expect((await there.verify(otherToken))?.serverRole).toBe('server:user')
+      expect(thereSql.statements.length).toBe(before)
     } finally {
       await bus.close()
     }

@@ -39,11 +39,16 @@ export interface CreateAppTokenInput extends CreateTokenInput {
   appId: string
 }
 
-/** Bus topic on which revocations are announced, so every server drops the token from its cache. */
+/**
+ * Bus topic on which revocations and users' role changes are announced, so every server drops the tokens
+ * from its cache (the next use reads the database).
+ */
 export const TOKENS_REVOKED_TOPIC = 'tokens.revoked'
 
 export interface TokensRevokedMessage {
   tokenIds: string[]
+  /** Users whose every cached token is dropped (their server role changed). */
+  userIds?: string[]
 }
 
 /** A personal token as listings show it (never the token itself). */
@@ -81,8 +86,15 @@ export interface TokensService {
   appOf(tokenId: string): Promise<string | null>
   /** The ids of the apps the user holds usable tokens from. */
   authorizedAppIds(userId: string): Promise<string[]>
+  /**
+   * A user's server role changed (archived, promoted, …): drop their tokens from this server's cache and
+   * announce it on the bus, so every server reads the new role on the next request.
+   */
+  refreshUser(userId: string): Promise<void>
   /** Drop a token from this server's cache (another server revoked it); the next use asks the database. */
   forget(tokenIds: readonly string[]): void
+  /** Drop the users' tokens from this server's cache (their role changed on another server). */
+  forgetUsers(userIds: readonly string[]): void
 }
 
 export interface TokensServiceOptions {
@@ -196,6 +208,14 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
     for (const id of tokenIds) cache.delete(id)
   }
 
+  function forgetUsers(userIds: readonly string[]): void {
+    revocations += 1
+    const users = new Set(userIds)
+    for (const [id, entry] of cache) {
+      if (entry.principal !== null && users.has(entry.principal.userId)) cache.delete(id)
+    }
+  }
+
   return {
     create: (input) => create(input, null),
 
@@ -248,22 +268,35 @@ export function createTokensService(options: TokensServiceOptions): TokensServic
 
     authorizedAppIds: (userId) => selectAuthorizedAppIds(sql, userId, new Date(now())),
 
+    async refreshUser(userId) {
+      forgetUsers([userId])
+      if (options.bus !== undefined) {
+        const message: TokensRevokedMessage = { tokenIds: [], userIds: [userId] }
+        await options.bus.publish(TOKENS_REVOKED_TOPIC, message)
+      }
+    },
+
     forget,
+
+    forgetUsers,
   }
 }
 
 /**
- * Drop tokens revoked on other servers from this server's cache as soon as they are announced. Resolves once
+ * Drop tokens revoked on other servers (and tokens of users whose role changed there) from this server's
+ * cache as soon as they are announced. Resolves once
  * subscribed; returns the unsubscribe function.
  */
 export function subscribeTokenRevocations(
   bus: Pick<Bus, 'subscribe'>,
-  tokens: Pick<TokensService, 'forget'>,
+  tokens: Pick<TokensService, 'forget' | 'forgetUsers'>,
 ): Promise<() => Promise<void>> {
+  const strings = (value: unknown): string[] =>
+    Array.isArray(value) ? value.filter((id): id is string => typeof id === 'string') : []
   return bus.subscribe(TOKENS_REVOKED_TOPIC, (message) => {
-    const tokenIds =
-      typeof message === 'object' && message !== null ? (message as { tokenIds?: unknown }).tokenIds : null
-    if (!Array.isArray(tokenIds)) return
-    tokens.forget(tokenIds.filter((id): id is string => typeof id === 'string'))
+    if (typeof message !== 'object' || message === null) return
+    const { tokenIds, userIds } = message as { tokenIds?: unknown; userIds?: unknown }
+    if (Array.isArray(tokenIds)) tokens.forget(strings(tokenIds))
+    if (Array.isArray(userIds)) tokens.forgetUsers(strings(userIds))
   })
 }

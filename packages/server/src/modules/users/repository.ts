@@ -74,6 +74,19 @@ export async function updateVerified(db: SqlExecutor, id: string): Promise<boole
   return rows.length === 1
 }
 
+/** Lock a user's row for the rest of the transaction; null when the user does not exist. */
+export async function selectUserForUpdate(db: SqlExecutor, id: string): Promise<UserRow | null> {
+  const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1 FOR UPDATE`, [id])
+  return rows[0] ?? null
+}
+
+export async function countAdmins(db: SqlExecutor): Promise<number> {
+  const { rows } = await db.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM users WHERE server_role = 'server:admin'`,
+  )
+  return rows[0]?.count ?? 0
+}
+
 /** Set a user's server role; false when the user does not exist. */
 export async function updateServerRole(db: SqlExecutor, id: string, role: ServerRole): Promise<boolean> {
   const { rows } = await db.query('UPDATE users SET server_role = $2 WHERE id = $1 RETURNING id', [id, role])

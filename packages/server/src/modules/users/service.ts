@@ -7,12 +7,15 @@ import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { newId } from '../auth/ids.js'
 import { SERVER_ROLES, type ServerRole } from '../auth/principal.js'
+import type { TokensService } from '../tokens/service.js'
 import {
   anyUserExists,
+  countAdmins,
   insertUser,
   lockUserCreation,
   selectUserByEmail,
   selectUserById,
+  selectUserForUpdate,
   selectUsersByIds,
   updateEmail,
   updatePasswordHash,
@@ -74,8 +77,17 @@ export interface UsersService {
    * the same address), `Conflict` (taken) or `NotFound`.
    */
   changeEmail(userId: string, email: string): Promise<User>
-  /** Change the user's server role (e.g. archive them). Throws `BadUserInput` or `NotFound`. */
+  /**
+   * Change the user's server role (e.g. archive them); their tokens carry the new role on the next request,
+   * on every server. Throws `BadUserInput` (unknown role, or demoting the last admin) or `NotFound`.
+   */
   setServerRole(userId: string, role: string): Promise<void>
+}
+
+export interface UsersServiceOptions {
+  sql: Sql
+  /** Told when a user's role changes, so cached tokens stop carrying the old one (every server). */
+  tokens?: Pick<TokensService, 'refreshUser'>
 }
 
 export const MIN_PASSWORD_LENGTH = 8
@@ -185,7 +197,7 @@ function toUser(row: UserRow): User {
   }
 }
 
-export function createUsersService({ sql }: { sql: Sql }): UsersService {
+export function createUsersService({ sql, tokens }: UsersServiceOptions): UsersService {
   return {
     async create(input) {
       const email = normalizeEmail(input.email)
@@ -261,7 +273,19 @@ export function createUsersService({ sql }: { sql: Sql }): UsersService {
       if (!(SERVER_ROLES as readonly string[]).includes(role)) {
         throw new BadUserInput(`Server role must be one of ${SERVER_ROLES.join(', ')}`)
       }
-      if (!(await updateServerRole(sql, userId, role as ServerRole))) throw new NotFound('user', userId)
+      const changed = await sql.transaction(async (tx) => {
+        // The first-user lock also serializes role changes, so two demotions cannot leave no admin.
+        await lockUserCreation(tx)
+        const current = await selectUserForUpdate(tx, userId)
+        if (current === null) throw new NotFound('user', userId)
+        if (current.server_role === role) return false
+        if (current.server_role === 'server:admin' && (await countAdmins(tx)) <= 1) {
+          throw new BadUserInput('Cannot remove the last admin role from the server')
+        }
+        await updateServerRole(tx, userId, role as ServerRole)
+        return true
+      })
+      if (changed) await tokens?.refreshUser(userId)
     },
   }
 }

@@ -74,8 +74,8 @@ export async function accountsHarness(kind: 'pglite' | 'postgres'): Promise<Acco
   const now = () => Date.now() + offsetMs
 
   // ── the wiring handed to main.ts ──
-  const users = createUsersService({ sql })
   const tokens = createTokensService({ sql, bus })
+  const users = createUsersService({ sql, tokens })
   const unsubscribe = await subscribeTokenRevocations(bus, tokens)
   const apps = createAppsService({ sql, tokens, now })
   await apps.ensureBuiltInApps(config.publicUrl)

@@ -94,8 +94,8 @@ let sequence = 0
 
 export function identityContext(sql: Sql, tokenOptions: Omit<TokensServiceOptions, 'sql'> = {}): IdentityContext {
   const counted = countingSql(sql)
-  const users = createUsersService({ sql: counted })
   const tokens = createTokensService({ ...tokenOptions, sql: counted })
+  const users = createUsersService({ sql: counted, tokens })
   const projects = createProjectsService({ sql: counted })
   return {
     sql: counted,

@@ -6,6 +6,7 @@ import type { Mailer } from '../../adapters/mail/types.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { newId } from '../auth/ids.js'
+import type { ServerRole } from '../auth/principal.js'
 import { normalizeEmail, type UsersService } from '../users/service.js'
 import {
   deleteServerInvite,
@@ -20,13 +21,18 @@ export interface ServerInvite {
   id: string
   email: string
   inviterId: string | null
+  /** The role the invitee registers with. */
+  serverRole: ServerRole
   expiresAt: Date
   createdAt: Date
 }
 
 export interface ServerInvitesService {
-  /** Create an invite and mail its link. Throws `BadUserInput` (bad email), `Conflict` (already a user). */
-  createInvite(input: { email: string; inviterId: string }): Promise<ServerInvite>
+  /**
+   * Create an invite and mail its link. Throws `BadUserInput` (bad email, or a server role the inviter may
+   * not give: see `checkInviteServerRole`), `Conflict` (already a user).
+   */
+  createInvite(input: { email: string; inviterId: string; serverRole?: string | null }): Promise<ServerInvite>
   /** The unexpired invite a token stands for, or null. */
   find(token: string): Promise<ServerInvite | null>
   /** Use an invite for `email`; throws `BadUserInput` when it is unknown, expired or for another address. */
@@ -45,11 +51,35 @@ export interface ServerInvitesServiceOptions {
   inviteTtlMs?: number
 }
 
+const INVITE_SERVER_ROLES: readonly string[] = ['server:admin', 'server:user', 'server:guest']
+
+/**
+ * The server role an invite may carry (Speckle's rule, `serverinvites/services/creation`): default
+ * `server:user`; `server:admin` only from an admin; `server:guest` only while guest mode is on. Throws
+ * `BadUserInput` coded `INVITE_CREATE_ERROR` with Speckle's messages.
+ */
+export function checkInviteServerRole(
+  role: string | null | undefined,
+  inviterRole: ServerRole,
+  guestModeEnabled: boolean,
+): ServerRole {
+  const refuse = (message: string) => new BadUserInput(message, { graphqlCode: 'INVITE_CREATE_ERROR' })
+  const serverRole = role ?? 'server:user'
+  // Speckle accepts `server:archived-user` too; inviting someone into an archived account makes no sense.
+  if (!INVITE_SERVER_ROLES.includes(serverRole)) throw refuse('Invalid server role')
+  if (serverRole === 'server:admin' && inviterRole !== 'server:admin') {
+    throw refuse('Only server admins can assign the admin server role')
+  }
+  if (serverRole === 'server:guest' && !guestModeEnabled) throw refuse('Guest mode is not enabled on this server')
+  return serverRole as ServerRole
+}
+
 function toInvite(row: ServerInviteRow): ServerInvite {
   return {
     id: row.id,
     email: row.email,
     inviterId: row.inviter_id,
+    serverRole: row.server_role,
     expiresAt: row.expires_at,
     createdAt: row.created_at,
   }
@@ -67,19 +97,22 @@ export function createServerInvitesService(options: ServerInvitesServiceOptions)
   }
 
   return {
-    async createInvite({ email, inviterId }) {
+    async createInvite({ email, inviterId, serverRole }) {
       const address = normalizeEmail(email)
       if ((await users.getByEmail(address)) !== null) {
         throw new Conflict('This email is already associated with an account on this server')
       }
       const inviter = await users.getById(inviterId)
       if (inviter === null) throw new NotFound('user', inviterId)
+      const { guestModeEnabled } = await options.settings.get()
+      const role = checkInviteServerRole(serverRole, inviter.serverRole, guestModeEnabled)
       const { token, hash } = newLinkToken()
       const row = await insertServerInvite(sql, {
         id: newId(),
         tokenHash: hash,
         email: address,
         inviterId,
+        serverRole: role,
         expiresAt: new Date(now() + inviteTtlMs),
       })
       const link = linkWithToken(publicUrl, '/authn/register', token)

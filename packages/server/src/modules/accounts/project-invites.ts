@@ -11,7 +11,7 @@ import type { ActivityService } from '../activity/service.js'
 import { newId, randomAlphanumeric } from '../auth/ids.js'
 import { isProjectRole, type ProjectRole, type ProjectsService } from '../projects/service.js'
 import { normalizeEmail, type User, type UsersService } from '../users/service.js'
-import type { ServerInvitesService } from './invites.js'
+import { checkInviteServerRole, type ServerInvitesService } from './invites.js'
 import {
   deleteProjectInvite,
   insertProjectInvite,
@@ -44,6 +44,11 @@ export interface CreateProjectInviteInput {
   userId?: string | null
   /** Default `stream:contributor`. */
   role?: string | null
+  /**
+   * The server role an address without an account registers with (default `server:user`; see
+   * `checkInviteServerRole`). Registered invitees keep theirs.
+   */
+  serverRole?: string | null
 }
 
 export interface ProjectInvitesService {
@@ -125,6 +130,12 @@ export function createProjectInvitesService(options: ProjectInvitesServiceOption
       if (project === null) throw new NotFound('project', input.projectId)
       const inviter = await users.getById(input.inviterId)
       if (inviter === null) throw new NotFound('user', input.inviterId)
+      const { guestModeEnabled } = await options.settings.get()
+      const serverRole = checkInviteServerRole(input.serverRole, inviter.serverRole, guestModeEnabled)
+      // Speckle's rule: a guest (registered, or invited as one) cannot be made an owner.
+      if ((invitee?.serverRole ?? serverRole) === 'server:guest' && role === 'stream:owner') {
+        throw createError('Guest users cannot be owners of projects')
+      }
       const email = invitee === null ? normalizeEmail(input.email!) : null
       const row = await sql.transaction(async (tx) => {
         const inserted = await insertProjectInvite(tx, {
@@ -150,7 +161,7 @@ export function createProjectInvitesService(options: ProjectInvitesServiceOption
       if (row === null) throw createError('This user has already been invited to the project')
       if (invitee === null) {
         // No account yet: the server invite's mail brings them to registration.
-        await options.serverInvites.createInvite({ email: email!, inviterId: input.inviterId })
+        await options.serverInvites.createInvite({ email: email!, inviterId: input.inviterId, serverRole })
       } else {
         const server = (await options.settings.get()).name
         const link = new URL(`projects/${project.id}`, `${options.publicUrl.replace(/\/+$/, '')}/`).href

@@ -4,6 +4,7 @@
  * is used at most once however many requests race for it.
  */
 import type { SqlExecutor } from '../../adapters/sql/types.js'
+import type { ServerRole } from '../auth/principal.js'
 
 export interface OneTimeTokenRow {
   user_id: string
@@ -108,20 +109,22 @@ export interface ServerInviteRow {
   id: string
   email: string
   inviter_id: string | null
+  server_role: ServerRole
   expires_at: Date
   created_at: Date
 }
 
-const INVITE_COLUMNS = 'id, email, inviter_id, expires_at, created_at'
+const INVITE_COLUMNS = 'id, email, inviter_id, server_role, expires_at, created_at'
 
 export async function insertServerInvite(
   db: SqlExecutor,
-  row: { id: string; tokenHash: string; email: string; inviterId: string; expiresAt: Date },
+  row: { id: string; tokenHash: string; email: string; inviterId: string; serverRole: ServerRole; expiresAt: Date },
 ): Promise<ServerInviteRow> {
   const { rows } = await db.query<ServerInviteRow>(
-    `INSERT INTO server_invites (id, token_hash, email, inviter_id, expires_at) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO server_invites (id, token_hash, email, inviter_id, server_role, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
      RETURNING ${INVITE_COLUMNS}`,
-    [row.id, row.tokenHash, row.email, row.inviterId, row.expiresAt],
+    [row.id, row.tokenHash, row.email, row.inviterId, row.serverRole, row.expiresAt],
   )
   const invite = rows[0]
   if (invite === undefined) throw new Error('INSERT … RETURNING returned no row')

@@ -558,6 +558,46 @@ describe('accounts and the app flow (pglite)', () => {
     }
   })
 
+  it("registers an invitee with the invite's server role: guest only in guest mode, admin only from an admin", async () => {
+    const admin = await h.users.create({ email: newEmail(), password: PASSWORD, name: 'Admin', admin: true })
+    const member = await h.users.create({ email: newEmail(), password: PASSWORD, name: 'Member' })
+    const register = async (email: string) => {
+      const mail = (await h.mails()).findLast((m) => m.to === email)
+      const token = tokenFromLink(mail?.text ?? '', `${PUBLIC_URL}/authn/register?token=`)
+      const res = await post(app, `/auth/local/register?challenge=c&token=${token}`, {
+        email,
+        password: PASSWORD,
+        name: 'Invited',
+      })
+      expect(res.statusCode).toBe(302)
+      return (await h.users.getByEmail(email))?.serverRole
+    }
+    await expect(
+      h.invites.createInvite({ email: newEmail(), inviterId: admin.id, serverRole: 'server:guest' }),
+    ).rejects.toThrow('Guest mode is not enabled on this server')
+    await expect(
+      h.invites.createInvite({ email: newEmail(), inviterId: member.id, serverRole: 'server:admin' }),
+    ).rejects.toThrow('Only server admins can assign the admin server role')
+    await expect(
+      h.invites.createInvite({ email: newEmail(), inviterId: admin.id, serverRole: 'server:archived-user' }),
+    ).rejects.toThrow('Invalid server role')
+
+    await h.settings.update({ guestModeEnabled: true })
+    try {
+      const guest = newEmail()
+      await h.invites.createInvite({ email: guest, inviterId: member.id, serverRole: 'server:guest' })
+      expect(await register(guest)).toBe('server:guest')
+      const promoted = newEmail()
+      await h.invites.createInvite({ email: promoted, inviterId: admin.id, serverRole: 'server:admin' })
+      expect(await register(promoted)).toBe('server:admin')
+      const plain = newEmail()
+      await h.invites.createInvite({ email: plain, inviterId: member.id })
+      expect(await register(plain)).toBe('server:user')
+    } finally {
+      await h.settings.update({ guestModeEnabled: false })
+    }
+  })
+
   it('keeps server settings: defaults first, partial updates, validation', async () => {
     const initial = await h.settings.get()
     expect(initial).toMatchObject({ name: 'Truss', inviteOnly: false, guestModeEnabled: false })

@@ -100,9 +100,14 @@ export function createAccountsService(options: AccountsServiceOptions): Accounts
         company: input.company,
       })
       if (inviteToken === null) return user
-      await invites.accept({ token: inviteToken, email: user.email })
+      const invite = await invites.accept({ token: inviteToken, email: user.email })
       // The invite mail reached this address: that verifies it.
       await users.markVerified(user.id)
+      // The invite's role, unless the user is the first one (an admin already). No token exists yet to refresh.
+      if (user.serverRole === 'server:user' && invite.serverRole !== 'server:user') {
+        await users.setServerRole(user.id, invite.serverRole)
+        return { ...user, verified: true, serverRole: invite.serverRole }
+      }
       return { ...user, verified: true }
     },
 

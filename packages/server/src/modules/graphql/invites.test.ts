@@ -145,6 +145,47 @@ describe.each(['pglite', 'postgres'] as const)('GraphQL invites (%s)', (kind) =>
     expect(twice.body.errors[0].extensions.code).toBe('INVITE_NOT_FOUND')
   })
 
+  it('invites an address as a guest when the server allows guests, never as an owner; admins only by admins', async () => {
+    const project = await h.ctx.newProject(owner.id, { visibility: 'private' })
+    const invite = async (input: Json, token = ownerToken) =>
+      (await h.gql(CREATE, { p: project.id, i: input }, token)).body
+    const serverRoleOf = async (email: string) =>
+      (await h.sql.query<{ server_role: string }>('SELECT server_role FROM server_invites WHERE email = $1', [email]))
+        .rows[0]?.server_role
+    const off = await invite({ email: 'guest.off@example.com', serverRole: 'server:guest', role: 'stream:reviewer' })
+    expect(off.errors[0]).toMatchObject({
+      message: 'Guest mode is not enabled on this server',
+      extensions: { code: 'INVITE_CREATE_ERROR' },
+    })
+    await h.deps.settings.update({ name: 'Truss test', guestModeEnabled: true })
+    try {
+      const ok = await invite({ email: 'guest.on@example.com', serverRole: 'server:guest', role: 'stream:reviewer' })
+      expect(ok.errors).toBeUndefined()
+      expect(await serverRoleOf('guest.on@example.com')).toBe('server:guest')
+      const owner = await invite({ email: 'guest.owner@example.com', serverRole: 'server:guest', role: 'stream:owner' })
+      expect(owner.errors[0].message).toBe('Guest users cannot be owners of projects')
+      // A registered guest cannot be invited as an owner either.
+      const guest = await member('Gus Guest')
+      await h.ctx.users.setServerRole(guest.user.id, 'server:guest')
+      const guestOwner = await invite({ userId: guest.user.id, role: 'stream:owner' })
+      expect(guestOwner.errors[0].extensions.code).toBe('INVITE_CREATE_ERROR')
+    } finally {
+      await h.deps.settings.update({ name: 'Truss test', guestModeEnabled: false })
+    }
+    // `owner` is the first user (an admin): it may invite admins; a plain user owning a project may not.
+    expect((await invite({ email: 'new.admin@example.com', serverRole: 'server:admin' })).errors).toBeUndefined()
+    expect(await serverRoleOf('new.admin@example.com')).toBe('server:admin')
+    const plain = await member('Pat Plain')
+    const own = await h.ctx.newProject(plain.user.id)
+    const plainToken = await h.ctx.newToken(plain.user.id, [...ALL_SCOPES])
+    const refused = await h.gql(
+      CREATE,
+      { p: own.id, i: { email: 'wannabe@example.com', serverRole: 'server:admin' } },
+      plainToken,
+    )
+    expect(refused.body.errors[0].message).toBe('Only server admins can assign the admin server role')
+  })
+
   it('refuses bad invites with coded errors', async () => {
     const project = await h.ctx.newProject(owner.id, { visibility: 'private' })
     const dan = await member('Dan')
@@ -156,7 +197,8 @@ describe.each(['pglite', 'postgres'] as const)('GraphQL invites (%s)', (kind) =>
     expect((await code({ email: 'x@example.com', role: 'stream:boss' }))?.code).toBe('INVITE_CREATE_ERROR')
     expect((await code({ email: 'x@example.com', userId: dan.user.id }))?.code).toBe('INVITE_CREATE_ERROR')
     expect((await code({}))?.code).toBe('INVITE_CREATE_ERROR')
-    expect((await code({ email: 'x@example.com', serverRole: 'server:admin' }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ email: 'x@example.com', serverRole: 'server:emperor' }))?.code).toBe('INVITE_CREATE_ERROR')
+    expect((await code({ email: 'x@example.com', serverRole: 'server:guest' }))?.code).toBe('INVITE_CREATE_ERROR')
     expect((await code({ email: 'not an email' }))?.code).toBe('BAD_USER_INPUT')
     expect((await code({ userId: 'nobody0000' }))?.code).toBe('NOT_FOUND_ERROR')
     expect((await code({ email: 'y@example.com' }, ownerToken, 'missing000'))?.code).toBe('STREAM_NOT_FOUND')

@@ -30,20 +30,9 @@ export function pendingCollaborator(ctx: GraphqlContext, invite: ProjectInvite) 
   }
 }
 
-/** Refuse server roles on invites: Truss invites everyone as `server:user`. */
-export function checkServerRole(input: Args): void {
-  const serverRole = str(input.serverRole)
-  if (serverRole !== null && serverRole !== 'server:user') {
-    throw new BadUserInput('Inviting with a server role other than server:user is not supported', {
-      graphqlCode: 'INVITE_CREATE_ERROR',
-    })
-  }
-}
-
 export function inviteInputs(v: unknown): Args[] {
   const inputs = Array.isArray(v) ? v.map(obj) : [obj(v)]
   if (inputs.length === 0 || inputs.length > 100) throw new BadUserInput('Invite between 1 and 100 people at once')
-  inputs.forEach(checkServerRole)
   return inputs
 }
 
@@ -61,6 +50,7 @@ export async function inviteToProject(ctx: GraphqlContext, projectId: string, in
       email: str(input.email),
       userId: str(input.userId),
       role: str(input.role),
+      serverRole: str(input.serverRole),
     })
   }
   ctx.loaders.projectInvites.clear(projectId)
@@ -69,10 +59,10 @@ export async function inviteToProject(ctx: GraphqlContext, projectId: string, in
 
 export async function inviteToServer(ctx: GraphqlContext, inputs: Args[]): Promise<boolean> {
   const principal = requireServer(ctx.principal, 'inviteUsers')
-  const emails = inputs.map((input) => required(input.email, 'email'))
-  for (const email of emails) {
+  const emails = inputs.map((input) => ({ email: required(input.email, 'email'), serverRole: str(input.serverRole) }))
+  for (const { email, serverRole } of emails) {
     try {
-      await ctx.deps.invites.server.createInvite({ email, inviterId: principal.userId })
+      await ctx.deps.invites.server.createInvite({ email, inviterId: principal.userId, serverRole })
     } catch (err) {
       if (err instanceof Conflict) throw new BadUserInput(err.message, { graphqlCode: 'INVITE_CREATE_ERROR' })
       throw err

@@ -3,6 +3,9 @@
  * login ending in a redirect with an access code, `/auth/token`, `/auth/accesscode`, `/auth/logout`, plus
  * e-mail verification and password reset/change. These routes answer Speckle's own shapes (`{err}` JSON,
  * plain-text 400s) rather than the app's error envelope, so known failures are answered here.
+ * Web sessions: a sign-in from this server's own site also sets the `authn` cookie (HttpOnly, SameSite=Lax,
+ * Secure behind https) holding a session token of the web app, so the built-in web app never puts a token in
+ * a URL; `/auth/logout` revokes it and clears the cookie.
  * Reference: speckle-server `packages/server/modules/auth/{index,rest/index}.js`, `strategies/local.js`.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
@@ -11,6 +14,8 @@ import type { Bus } from '../../adapters/bus/types.js'
 import { BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated } from '../../errors.js'
 import { WEB_APP_ID } from '../apps/builtin.js'
 import type { AppsService } from '../apps/service.js'
+import { fromOwnSite } from '../auth/plugin.js'
+import { SCOPES } from '../auth/principal.js'
 import type { TokensService } from '../tokens/service.js'
 import { checkRateLimit, DEFAULT_ACCOUNTS_RATE_LIMITS, type AccountsRateLimits } from './rate-limit.js'
 import type { AccountsService } from './service.js'
@@ -18,14 +23,19 @@ import type { AccountsService } from './service.js'
 export interface AccountsRoutesOptions {
   accounts: AccountsService
   apps: AppsService
-  tokens: Pick<TokensService, 'verify' | 'revoke'>
+  tokens: Pick<TokensService, 'verify' | 'revoke' | 'createAppToken'>
   /** Rate-limit counters. */
   bus: Pick<Bus, 'hit'>
   /** The frontend origin: login and register redirect here with the access code. */
   publicUrl: string
   /** Defaults to Speckle's (`DEFAULT_ACCOUNTS_RATE_LIMITS`); each action may be overridden. */
   rateLimits?: Partial<AccountsRateLimits>
+  /** How long a web session (the `authn` cookie) lasts. Default 30 days. */
+  sessionTtlSeconds?: number
 }
+
+export const SESSION_COOKIE = 'authn'
+const DEFAULT_SESSION_TTL_SECONDS = 30 * 24 * 3600
 
 const NO_CHALLENGE = 'Invalid request: no challenge detected.'
 const INVALID_CREDENTIALS = { err: true, message: 'Invalid credentials.' } as const
@@ -44,7 +54,7 @@ const tokenBody = z.union([
   z.object({ appId: shortText, appSecret: shortText, accessCode: shortText, challenge: shortText }),
   z.object({ appId: shortText, appSecret: shortText, refreshToken: shortText }),
 ])
-const logoutBody = z.object({ token: shortText.min(1), refreshToken: shortText.nullish() })
+const logoutBody = z.object({ token: shortText.min(1).nullish(), refreshToken: shortText.nullish() })
 const tokenOnlyBody = z.object({ token: shortText.min(1) })
 const emailBody = z.object({ email: shortText.min(1) })
 const resetBody = z.object({ token: shortText.min(1), password: shortText })
@@ -78,6 +88,25 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
     mail: given.mail ?? DEFAULT_ACCOUNTS_RATE_LIMITS.mail,
   }
   const frontend = opts.publicUrl.replace(/\/+$/, '')
+  const sessionTtlSeconds = opts.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS
+  const ownOrigins: ReadonlySet<string> = new Set([new URL(frontend).origin])
+  const cookieFlags = `Path=/; HttpOnly; SameSite=Lax${frontend.startsWith('https:') ? '; Secure' : ''}`
+
+  /**
+   * Start a web session: a web-app token (stored hashed, expiring, revocable like any token) in the `authn`
+   * cookie. Only for sign-ins from this site: another site's form must not sign the browser into its account.
+   */
+  async function startSession(request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
+    if (!fromOwnSite(request, ownOrigins)) return
+    const token = await tokens.createAppToken({
+      userId,
+      appId: WEB_APP_ID,
+      name: 'Web session',
+      scopes: SCOPES,
+      expiresAt: new Date(Date.now() + sessionTtlSeconds * 1000),
+    })
+    reply.header('set-cookie', `${SESSION_COOKIE}=${token}; ${cookieFlags}; Max-Age=${sessionTtlSeconds}`)
+  }
 
   // Speckle's login page posts a form; parsed only in this plugin's scope.
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) {
@@ -92,7 +121,14 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
     checkRateLimit(bus, rateLimits[action], action, request, reply)
 
   /** The redirect ending a sign-in: the frontend with a web-app access code for the client's challenge. */
-  async function finishSignIn(reply: FastifyReply, userId: string, challenge: string, registered: boolean) {
+  async function finishSignIn(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    userId: string,
+    challenge: string,
+    registered: boolean,
+  ) {
+    await startSession(request, reply, userId)
     const code = await apps.createAccessCode({ appId: WEB_APP_ID, userId, challenge })
     const params: Record<string, string> = { access_code: code }
     if (registered) params.register = 'true'
@@ -110,7 +146,7 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
       request.log.info({ ip: request.ip }, 'login refused')
       return reply.code(401).send(INVALID_CREDENTIALS)
     }
-    return finishSignIn(reply, user.id, challenge, false)
+    return finishSignIn(request, reply, user.id, challenge, false)
   })
 
   app.post('/auth/local/register', async (request, reply) => {
@@ -139,7 +175,7 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
         request.log.error({ err, userId: user.id }, 'could not send the verification mail')
       }
     }
-    return finishSignIn(reply, user.id, challenge, true)
+    return finishSignIn(request, reply, user.id, challenge, true)
   })
 
   app.post('/auth/token', async (request, reply) => {
@@ -190,10 +226,18 @@ async function accountsRoutesPlugin(app: FastifyInstance, opts: AccountsRoutesOp
 
   app.post('/auth/logout', async (request, reply) => {
     const body = logoutBody.safeParse(request.body ?? {})
-    if (!body.success) return reply.code(400).send({ err: 'Invalid request. No token provided.' })
+    // The session cookie (checked same-site by the auth plugin) signs out without a token in the body.
+    const session = request.credentialSource === 'cookie' ? request.principal : null
+    if (!body.success || (!body.data.token && session === null)) {
+      return reply.code(400).send({ err: 'Invalid request. No token provided.' })
+    }
+    if (session !== null) {
+      await tokens.revoke(session.tokenId)
+      reply.header('set-cookie', `${SESSION_COOKIE}=; ${cookieFlags}; Max-Age=0`)
+    }
     // Only a token shown whole is revoked: its id alone must not let anyone sign someone else out.
-    const principal = await tokens.verify(body.data.token)
-    if (principal !== null) await tokens.revoke(principal.tokenId)
+    const principal = body.data.token ? await tokens.verify(body.data.token) : session
+    if (principal !== null && principal !== session) await tokens.revoke(principal.tokenId)
     if (body.data.refreshToken) await apps.revokeRefreshToken(body.data.refreshToken, principal?.userId)
     return { message: 'You have logged out.' }
   })

@@ -2,7 +2,8 @@
  * The request principal: `authPlugin` reads a token from `Authorization: Bearer <token>` (or the `authn`
  * cookie), verifies it and sets `request.principal` (null when the request carries no credentials). A token
  * that is present but not valid is refused before any route runs, as Speckle does on every route:
- * `403 {"error":"Your token is not valid."}` (WIRE.md, "REST object API").
+ * `403 {"error":"Your token is not valid."}` (WIRE.md, "REST object API"). An ended session's cookie
+ * (signed out, expired, revoked) is cleared instead and the request goes on anonymously.
  *
  * CSRF: a browser attaches the `authn` cookie to requests other sites make, so a state-changing request
  * (not GET/HEAD/OPTIONS) authenticated by the cookie alone must come from this server's own origin: its
@@ -78,8 +79,14 @@ function claimedOrigin(request: Pick<FastifyRequest, 'headers'>): string | null 
   }
 }
 
-/** Whether a cookie-authenticated request may change state: same host, an allowed origin, or no browser. */
-function fromOwnSite(request: Pick<FastifyRequest, 'headers' | 'method'>, allowed: ReadonlySet<string>): boolean {
+/**
+ * Whether a cookie-authenticated request may change state: same host, an allowed origin, or no browser.
+ * Exported for routes that set the cookie (a sign-in from another site must not plant a session).
+ */
+export function fromOwnSite(
+  request: Pick<FastifyRequest, 'headers' | 'method'>,
+  allowed: ReadonlySet<string>,
+): boolean {
   if (SAFE_METHODS.has(request.method)) return true
   const origin = claimedOrigin(request)
   if (origin === null) return true
@@ -109,6 +116,13 @@ async function auth(app: FastifyInstance, opts: AuthPluginOptions): Promise<void
       return reply.code(403).send(CROSS_SITE_BODY)
     }
     const principal = await tokens.verify(credential.token)
+    if (principal === null && credential.source === 'cookie') {
+      // An ended session (signed out, expired, revoked): the browser goes on anonymously, so it can sign in again.
+      reply.header('set-cookie', 'authn=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0')
+      request.principal = null
+      request.credentialSource = null
+      return
+    }
     if (principal === null) return reply.code(403).send(INVALID_TOKEN_BODY)
     request.principal = principal
     request.credentialSource = credential.source

@@ -16,10 +16,12 @@ import { loadConfig } from '../../config.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
 import { createOutboxMailer } from '../../adapters/mail/index.js'
 import type { Mailer } from '../../adapters/mail/types.js'
-import { createServerInvitesService } from '../accounts/invites.js'
-import { createProjectInvitesService } from '../accounts/project-invites.js'
+import { createServerInvitesService, type ServerInvitesService } from '../accounts/invites.js'
+import { createProjectInvitesService, type ProjectInvitesService } from '../accounts/project-invites.js'
+import { accountsRoutes } from '../accounts/rest.js'
+import { createAccountsService } from '../accounts/service.js'
 import { createServerSettingsService, type ServerSettingsService } from '../accounts/settings.js'
-import { createAppsService } from '../apps/service.js'
+import { createAppsService, type AppsService } from '../apps/service.js'
 import { authPlugin } from '../auth/plugin.js'
 import { countingSql, openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
@@ -35,7 +37,10 @@ export function accountDeps(
   settings: ServerSettingsService,
   mailer: Mailer,
   publicUrl: string,
-): Pick<GraphqlDeps, 'apps' | 'activity' | 'invites'> {
+): Pick<GraphqlDeps, 'activity'> & {
+  apps: AppsService
+  invites: { server: ServerInvitesService; project: ProjectInvitesService }
+} {
   const server = createServerInvitesService({ sql, users: ctx.users, mailer, settings, publicUrl })
   return {
     apps: createAppsService({ sql, tokens: ctx.tokens }),
@@ -62,6 +67,8 @@ export function outboxMailer(dir: string): Promise<Mailer> {
 }
 
 export interface GraphqlHarness {
+  /** The app, for requests `gql` does not make (cookies, other routes). */
+  app: TrussApp
   ctx: DomainContext
   /** The folder the outbox mailer writes `outbox/*.eml` to. */
   dir: string
@@ -73,7 +80,17 @@ export interface GraphqlHarness {
   close(): Promise<void>
 }
 
-export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Promise<GraphqlHarness> {
+export interface GraphqlHarnessOptions {
+  /** Also serve the account routes (`/auth/local/login`, `/auth/logout`, …) with the built-in apps. */
+  accountRoutes?: boolean
+  /** `PUBLIC_URL`; default the config's. */
+  publicUrl?: string
+}
+
+export async function graphqlHarness(
+  kind: 'pglite' | 'postgres' = 'pglite',
+  options: GraphqlHarnessOptions = {},
+): Promise<GraphqlHarness> {
   const silent = pino({ level: 'silent' })
   const dir = await mkdtemp(join(tmpdir(), 'truss-graphql-'))
   const sql = await openDatabase(kind)
@@ -91,18 +108,19 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
     bus = createMemoryBus({ logger: silent })
     const counted = countingSql(sql)
     const ctx = domainContext(counted, bus)
-    const config = loadConfig({}, { dataDir: dir })
+    const config = loadConfig({}, { dataDir: dir, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) })
     app = buildApp({ config, sql, blobs, bus, logger: silent })
-    await app.register(authPlugin, { tokens: ctx.tokens })
+    await app.register(authPlugin, { tokens: ctx.tokens, allowedOrigins: [config.publicUrl] })
     const settings = createServerSettingsService({ sql, defaults: { name: 'Truss test' } })
     mailer = await outboxMailer(dir)
+    const account = accountDeps(counted, ctx, settings, mailer, config.publicUrl)
     const deps: GraphqlDeps = {
       projects: ctx.projects,
       models: ctx.models,
       versions: ctx.versions,
       users: ctx.users,
       tokens: ctx.tokens,
-      ...accountDeps(counted, ctx, settings, mailer, config.publicUrl),
+      ...account,
       objects: ctx.objects,
       policy: createPolicy({ projects: ctx.projects }),
       settings,
@@ -116,8 +134,29 @@ export async function graphqlHarness(kind: 'pglite' | 'postgres' = 'pglite'): Pr
       },
     }
     await app.register(graphqlRoutes, deps)
+    if (options.accountRoutes === true) {
+      await account.apps.ensureBuiltInApps(config.publicUrl)
+      const accounts = createAccountsService({
+        sql,
+        users: ctx.users,
+        mailer,
+        settings,
+        invites: account.invites.server,
+        publicUrl: config.publicUrl,
+      })
+      const generous = [{ limit: 10_000, windowSeconds: 60 }]
+      await app.register(accountsRoutes, {
+        accounts,
+        apps: account.apps,
+        tokens: ctx.tokens,
+        bus,
+        publicUrl: config.publicUrl,
+        rateLimits: { login: generous, register: generous, mail: generous },
+      })
+    }
     const server = app
     return {
+      app: server,
       ctx,
       dir,
       deps,

@@ -108,9 +108,9 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // The auth plugin comes first: its hook must see every route.
     const tokens = createTokensService({ sql, bus })
     await subscribeTokenRevocations(bus, tokens)
-    const users = createUsersService({ sql, tokens })
-    const objects = createObjectsService({ sql, metrics, maxObjectBytes: mbToBytes(config.maxObjectSizeMb) })
     const activity = createActivityService({ sql })
+    const users = createUsersService({ sql, tokens, activity })
+    const objects = createObjectsService({ sql, metrics, maxObjectBytes: mbToBytes(config.maxObjectSizeMb) })
     const projects = createProjectsService({ sql, bus, activity, objects, logger })
     const models = createModelsService({ sql, bus, activity, projects, logger })
     const versions = createVersionsService({ sql, bus, activity, models, objects, logger })

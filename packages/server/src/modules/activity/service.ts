@@ -1,5 +1,5 @@
 /**
- * The activity module: the log of what happened to projects, models and versions, with Speckle's action
+ * The activity module: the log of what happened to projects, models, versions and users' profiles, with Speckle's action
  * names. Other modules call `record` with their own transaction, so an entry commits with its change
  * (DESIGN.md decision 4); readers page it per project or per user.
  */
@@ -25,6 +25,7 @@ export const ACTION_TYPES = [
   'commit_move',
   'commit_delete',
   'commit_receive',
+  'user_update',
 ] as const
 export type ActionType = (typeof ACTION_TYPES)[number]
 

@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino'
 import { createSql } from '../../adapters/sql/index.js'
 import { runMigrations } from '../../adapters/sql/migrate.js'
 import type { Sql } from '../../adapters/sql/types.js'
+import { createActivityService } from '../activity/service.js'
 import { createProjectsService, type ProjectsService } from '../projects/service.js'
 import { createTokensService, type TokensService } from '../tokens/service.js'
 import { createUsersService, type UsersService } from '../users/service.js'
@@ -27,7 +28,8 @@ export interface OpenIdentityOptions {
 /** The identity services over an `Sql`. */
 export function createIdentityServices(sql: Sql): IdentityServices {
   const tokens = createTokensService({ sql })
-  return { users: createUsersService({ sql, tokens }), tokens, projects: createProjectsService({ sql }) }
+  const users = createUsersService({ sql, tokens, activity: createActivityService({ sql }) })
+  return { users, tokens, projects: createProjectsService({ sql }) }
 }
 
 /** Open the database (migrated) and the identity services; `close()` closes the database. */

@@ -21,6 +21,7 @@ export const ACTIVITY_MESSAGES: Record<string, string> = {
   commit_move: 'Commit moved',
   commit_delete: 'Commit deleted',
   commit_receive: 'Commit received',
+  user_update: 'User updated',
 }
 
 export function activityItem(a: Activity) {

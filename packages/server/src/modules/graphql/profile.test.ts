@@ -41,3 +41,48 @@ describe('GraphQL profile avatar', () => {
     expect((await h.gql('{ activeUser { avatar } }', {}, token)).body.data.activeUser.avatar).toBe(before)
   })
 })
+
+describe('GraphQL profile update activity', () => {
+  let h: GraphqlHarness
+
+  beforeAll(async () => {
+    h = await graphqlHarness()
+  })
+  afterAll(() => h?.close())
+
+  it("logs Speckle's user_update with the old profile and the new fields, in the user's activity", async () => {
+    const user = await h.ctx.newUser({ name: 'Before Name' })
+    const token = await h.ctx.newToken(user.id, ['profile:read', 'users:read'])
+    const update = 'mutation($user: UserUpdateInput!) { activeUserMutations { update(user: $user) { id } } }'
+    expect((await h.gql(update, { user: { name: 'After Name', bio: 'Builds bridges' } }, token)).body.errors).toBe(
+      undefined,
+    )
+    const { body } = await h.gql(
+      `{ activeUser { activity(actionType: "user_update") { totalCount
+        items { actionType resourceType resourceId streamId userId message info } } } }`,
+      {},
+      token,
+    )
+    expect(body.data.activeUser.activity).toEqual({
+      totalCount: 1,
+      items: [
+        {
+          actionType: 'user_update',
+          resourceType: 'user',
+          resourceId: user.id,
+          streamId: null,
+          userId: user.id,
+          message: 'User updated',
+          info: {
+            old: { name: 'Before Name', company: null, bio: null, avatar: null },
+            new: { name: 'After Name', bio: 'Builds bridges' },
+          },
+        },
+      ],
+    })
+    // A refused update logs nothing.
+    await h.gql(update, { user: { name: '' } }, token)
+    const after = await h.gql('{ activeUser { activity(actionType: "user_update") { totalCount } } }', {}, token)
+    expect(after.body.data.activeUser.activity.totalCount).toBe(1)
+  })
+})

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { identityContext, openDatabase, type IdentityContext } from '../auth/test-utils/identity.js'
+import { createUsersService } from './service.js'
 
 describe('users service (PGlite)', () => {
   let sql: Sql & { dispose(): Promise<void> }
@@ -86,6 +87,31 @@ describe('users service (PGlite)', () => {
     expect((await ctx.users.getById(user.id))?.verified).toBe(true)
     await expect(ctx.users.markVerified('missing000')).rejects.toBeInstanceOf(NotFound)
     await expect(ctx.users.setPassword('missing000', 'long enough')).rejects.toBeInstanceOf(NotFound)
+  })
+
+  it('changes a profile only with its user_update activity entry: a failed log leaves the profile as it was', async () => {
+    const user = await ctx.newUser({ name: 'Kept' })
+    const failing = createUsersService({
+      sql,
+      activity: {
+        async record() {
+          throw new Error('activity log unavailable')
+        },
+      },
+    })
+    await expect(failing.update(user.id, { name: 'Lost' })).rejects.toThrow('activity log unavailable')
+    expect((await ctx.users.getById(user.id))?.name).toBe('Kept')
+    await ctx.users.update(user.id, { company: 'Acme' })
+    const { rows } = await sql.query<{ action_type: string; info: unknown }>(
+      'SELECT action_type, info FROM activity WHERE resource_id = $1',
+      [user.id],
+    )
+    expect(rows).toEqual([
+      {
+        action_type: 'user_update',
+        info: { old: { name: 'Kept', company: null, bio: null, avatar: null }, new: { company: 'Acme' } },
+      },
+    ])
   })
 })
 

@@ -7,6 +7,7 @@ import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
 import { newId } from '../auth/ids.js'
 import { SERVER_ROLES, type ServerRole } from '../auth/principal.js'
+import type { ActivityService } from '../activity/service.js'
 import type { TokensService } from '../tokens/service.js'
 import {
   anyUserExists,
@@ -62,7 +63,10 @@ export interface UsersService {
   getById(id: string): Promise<User | null>
   /** The users that exist among `ids` (one query; order not guaranteed). */
   getMany(ids: readonly string[]): Promise<User[]>
-  /** Change profile fields. Throws `BadUserInput` (empty name, too long, malformed avatar) or `NotFound`. */
+  /**
+   * Change profile fields, logging a `user_update` activity entry with it. Throws `BadUserInput` (empty name,
+   * too long, malformed avatar) or `NotFound`.
+   */
   update(userId: string, changes: UserProfileUpdate): Promise<User>
   /** Case-insensitive. */
   getByEmail(email: string): Promise<User | null>
@@ -88,6 +92,8 @@ export interface UsersServiceOptions {
   sql: Sql
   /** Told when a user's role changes, so cached tokens stop carrying the old one (every server). */
   tokens?: Pick<TokensService, 'refreshUser'>
+  /** Profile updates are logged (Speckle's `user_update`, `{ old, new }`) in the transaction that makes them. */
+  activity?: Pick<ActivityService, 'record'>
 }
 
 export const MIN_PASSWORD_LENGTH = 8
@@ -197,7 +203,7 @@ function toUser(row: UserRow): User {
   }
 }
 
-export function createUsersService({ sql, tokens }: UsersServiceOptions): UsersService {
+export function createUsersService({ sql, tokens, activity }: UsersServiceOptions): UsersService {
   return {
     async create(input) {
       const email = normalizeEmail(input.email)
@@ -230,7 +236,27 @@ export function createUsersService({ sql, tokens }: UsersServiceOptions): UsersS
     },
 
     async update(userId, changes) {
-      const row = await updateProfile(sql, userId, validateProfile(changes))
+      const update = validateProfile(changes)
+      const given = Object.fromEntries(Object.entries(update).filter(([, value]) => value !== undefined))
+      const row = await sql.transaction(async (tx) => {
+        const before = await selectUserForUpdate(tx, userId)
+        if (before === null) return null
+        const after = await updateProfile(tx, userId, update)
+        if (after === null || Object.keys(given).length === 0) return after
+        // As Speckle's `addUserUpdatedActivity`: the profile before, and the fields the update set.
+        await activity?.record(tx, {
+          projectId: null,
+          userId,
+          resourceType: 'user',
+          resourceId: userId,
+          actionType: 'user_update',
+          info: {
+            old: { name: before.name, company: before.company, bio: before.bio, avatar: before.avatar },
+            new: given,
+          },
+        })
+        return after
+      })
       if (row === null) throw new NotFound('user', userId)
       return toUser(row)
     },

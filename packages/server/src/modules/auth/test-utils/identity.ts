@@ -7,6 +7,7 @@ import { createSql } from '../../../adapters/sql/index.js'
 import { runMigrations } from '../../../adapters/sql/migrate.js'
 import type { QueryResult, Sql, SqlExecutor } from '../../../adapters/sql/types.js'
 import { createTestPostgresDatabase, openTestPglite } from '../../../test-utils/db.js'
+import { createActivityService } from '../../activity/service.js'
 import {
   createProjectsService,
   type Project,
@@ -95,7 +96,7 @@ let sequence = 0
 export function identityContext(sql: Sql, tokenOptions: Omit<TokensServiceOptions, 'sql'> = {}): IdentityContext {
   const counted = countingSql(sql)
   const tokens = createTokensService({ ...tokenOptions, sql: counted })
-  const users = createUsersService({ sql: counted, tokens })
+  const users = createUsersService({ sql: counted, tokens, activity: createActivityService({ sql: counted }) })
   const projects = createProjectsService({ sql: counted })
   return {
     sql: counted,

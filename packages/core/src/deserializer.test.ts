@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { readFileSync, existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
   Base,
@@ -13,7 +14,15 @@ import {
   serialize,
 } from './index.js'
 
-const speckleData = new URL('../../../../shared/data/speckle/', import.meta.url)
+// The sample data sits next to the checkout (../shared/data); TRUSS_SHARED_DATA points elsewhere, and a
+// clone made outside the workspace still finds the workspace's copy.
+const speckleData =
+  [
+    process.env.TRUSS_SHARED_DATA && pathToFileURL(`${process.env.TRUSS_SHARED_DATA.replace(/\/$/, '')}/speckle/`),
+    new URL('../../../../shared/data/speckle/', import.meta.url),
+    pathToFileURL('/work/shared/data/speckle/'),
+  ].find((url): url is URL => url instanceof URL && existsSync(url)) ??
+  new URL('../../../../shared/data/speckle/', import.meta.url)
 const readFixture = (name: string) => readFileSync(new URL(name, speckleData), 'utf8').replace(/^\uFEFF/, '')
 
 describe('deserialize', () => {

@@ -4,7 +4,7 @@
  * written by the .NET SDK, a 429 in front of the server, and /healthz while a large upload runs.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createServer, request as httpRequest, type Server } from 'node:http'
@@ -28,7 +28,15 @@ import {
   startObjectsServer,
 } from './objects-harness.js'
 
-const SPECKLE_DATA = new URL('../../../../../shared/data/speckle/', import.meta.url)
+// The sample data sits next to the checkout (../shared/data); TRUSS_SHARED_DATA points elsewhere, and a
+// clone made outside the workspace still finds the workspace's copy.
+const SPECKLE_DATA =
+  [
+    process.env.TRUSS_SHARED_DATA && pathToFileURL(`${process.env.TRUSS_SHARED_DATA.replace(/\/$/, '')}/speckle/`),
+    new URL('../../../../../shared/data/speckle/', import.meta.url),
+    pathToFileURL('/work/shared/data/speckle/'),
+  ].find((url): url is URL => url instanceof URL && existsSync(url)) ??
+  new URL('../../../../../shared/data/speckle/', import.meta.url)
 const REVIT_ROOT = '551513ff4f3596024547fc818f1f3f70'
 const VERIFIED_FIXTURES = [
   'DetachedTests.CanSerialize_New_Detached2.verified.json',

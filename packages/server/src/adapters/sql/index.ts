@@ -11,6 +11,7 @@ import { createPostgresSql } from './postgres.js'
 import type { Sql } from './types.js'
 
 export * from './types.js'
+export { sqlLiteral } from './shared.js'
 export { createPgliteSql, DataDirInUse, type PgliteSqlOptions } from './pglite.js'
 export { createPostgresSql, type PostgresSqlOptions } from './postgres.js'
 export { DEFAULT_MIGRATIONS_DIR, MigrationFailed, runMigrations } from './migrate.js'

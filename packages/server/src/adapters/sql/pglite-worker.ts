@@ -21,6 +21,8 @@ export type WorkerRequest =
   | { id: number; op: 'exec'; text: string }
   /** `text` reads `'/dev/blob'`; `data` is the COPY text, transferred rather than copied. */
   | { id: number; op: 'copy'; text: string; data: Uint8Array<ArrayBuffer> }
+  /** `text` writes `'/dev/blob'`; the reply's `data` holds what it wrote. */
+  | { id: number; op: 'copyOut'; text: string }
   | { id: number; op: 'close' }
 
 export interface WorkerError {
@@ -32,7 +34,7 @@ export interface WorkerError {
 export type WorkerMessage =
   | { kind: 'ready' }
   | { kind: 'failed'; error: WorkerError }
-  | { kind: 'reply'; id: number; ok: true; rows: unknown[]; rowCount: number }
+  | { kind: 'reply'; id: number; ok: true; rows: unknown[]; rowCount: number; data?: Uint8Array<ArrayBuffer> }
   | { kind: 'reply'; id: number; ok: false; error: WorkerError }
 
 // The same JS types as the `pg` adapter: int8 as a string (a number would lose precision past 2^53,
@@ -96,6 +98,11 @@ async function run(db: PGlite, request: WorkerRequest): Promise<WorkerMessage> {
         request.id,
         await db.query(request.text, [], { blob: new Blob([request.data as Uint8Array<ArrayBuffer>]) }),
       )
+    case 'copyOut': {
+      const result = await db.query(request.text)
+      const data = new Uint8Array(result.blob ? await result.blob.arrayBuffer() : new ArrayBuffer(0))
+      return { kind: 'reply', id: request.id, ok: true, rows: [], rowCount: 0, data }
+    }
     case 'close':
       await db.close()
       return { kind: 'reply', id: request.id, ok: true, rows: [], rowCount: 0 }
@@ -117,7 +124,7 @@ async function main(): Promise<void> {
   // Requests start as they arrive: PGlite queues them itself (FIFO), so replies keep their order.
   port.on('message', (request: WorkerRequest) => {
     run(db, request).then(
-      (reply) => port.postMessage(reply),
+      (reply) => port.postMessage(reply, reply.kind === 'reply' && reply.ok && reply.data ? [reply.data.buffer] : []),
       (err: unknown) => port.postMessage({ kind: 'reply', id: request.id, ok: false, error: toWorkerError(err) }),
     )
   })

@@ -46,6 +46,9 @@ export class DataDirInUse extends SqlConfigError {
 
 // COPY text is sent to the worker in chunks of about this many characters (a few MB of memory each).
 const COPY_CHUNK_CHARS = 4 * 1024 * 1024
+// Streamed COPY text (copyText) goes in smaller chunks: the worker loads one while the next is produced,
+// so a 1 MB upload overlaps its scanning with its loading.
+const COPY_TEXT_CHUNK_BYTES = 512 * 1024
 
 export async function createPgliteSql(options: PgliteSqlOptions): Promise<Sql> {
   const started = performance.now()
@@ -92,6 +95,17 @@ class PgliteSql implements Sql {
     rows: Iterable<readonly (string | null)[]>,
   ): Promise<number> {
     return this.transaction((tx) => tx.copyFrom(table, columns, rows))
+  }
+
+  async copyText(table: string, columns: readonly string[], source: AsyncIterable<Uint8Array>): Promise<number> {
+    return this.transaction((tx) => tx.copyText(table, columns, source))
+  }
+
+  async *copyOut(query: string): AsyncIterable<Uint8Array> {
+    this.assertOpen()
+    // PGlite writes the whole result to its blob device; it comes back as one transferred buffer.
+    const reply = await this.gate.shared(() => this.rpc.call({ op: 'copyOut', text: `COPY (${query}) TO '/dev/blob'` }))
+    if (reply.data && reply.data.length > 0) yield reply.data
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -199,6 +213,75 @@ function workerExecutor(rpc: WorkerRpc, guard: () => void): SqlExecutor {
       }
       return loaded
     },
+    async copyText(table, columns, source) {
+      guard()
+      const text = copyStatement(table, columns, `'/dev/blob'`)
+      let loaded = 0
+      // One chunk in the worker while the next is gathered: the worker loads as the source produces.
+      let inFlight: Promise<Reply> | undefined
+      const send = async (data: Uint8Array<ArrayBuffer>) => {
+        if (inFlight) loaded += (await inFlight).rowCount
+        guard()
+        const call = rpc.call({ op: 'copy', text, data }, [data.buffer])
+        call.catch(() => undefined) // awaited below; never an unhandled rejection meanwhile
+        inFlight = call
+      }
+      try {
+        for await (const data of copyTextChunks(source, COPY_TEXT_CHUNK_BYTES)) await send(data)
+      } finally {
+        // Settle the last load before the caller commits or rolls back, whatever happened.
+        if (inFlight) {
+          const last = inFlight
+          inFlight = undefined
+          loaded += (await last).rowCount
+        }
+      }
+      return loaded
+    },
+  }
+}
+
+/**
+ * Cut a stream of COPY text into whole rows of about `bytes` bytes each (a COPY '/dev/blob' statement
+ * must see complete rows; a raw newline only ever ends a row in COPY text). Each chunk is a fresh
+ * buffer of its own, so it can be transferred to the worker without touching the source's buffers.
+ */
+export async function* copyTextChunks(
+  source: AsyncIterable<Uint8Array>,
+  bytes: number,
+): AsyncIterable<Uint8Array<ArrayBuffer>> {
+  let pieces: Uint8Array[] = []
+  let size = 0
+  // Where the last row of the gathered pieces ends: piece index and offset just after its newline.
+  let lastEnd: [number, number] | undefined
+  const take = (piece: number, offset: number): Uint8Array<ArrayBuffer> => {
+    let n = 0
+    for (let i = 0; i < piece; i++) n += pieces[i]!.length
+    n += offset
+    const out = new Uint8Array(new ArrayBuffer(n))
+    let at = 0
+    for (let i = 0; i < piece; i++) {
+      out.set(pieces[i]!, at)
+      at += pieces[i]!.length
+    }
+    out.set(pieces[piece]!.subarray(0, offset), at)
+    const rest = pieces[piece]!.subarray(offset)
+    pieces = rest.length > 0 ? [rest, ...pieces.slice(piece + 1)] : pieces.slice(piece + 1)
+    size -= n
+    lastEnd = undefined
+    return out
+  }
+  for await (const piece of source) {
+    if (piece.length === 0) continue
+    pieces.push(piece)
+    size += piece.length
+    const nl = piece.lastIndexOf(0x0a)
+    if (nl !== -1) lastEnd = [pieces.length - 1, nl + 1]
+    if (size >= bytes && lastEnd) yield take(lastEnd[0], lastEnd[1])
+  }
+  if (size > 0) {
+    const last = pieces.length - 1
+    yield take(last, pieces[last]!.length)
   }
 }
 
@@ -257,6 +340,7 @@ type Request = WithoutId<WorkerRequest>
 interface Reply {
   rows: unknown[]
   rowCount: number
+  data?: Uint8Array<ArrayBuffer>
 }
 
 /** The main-thread end of the worker: numbered requests, replies matched by id. */

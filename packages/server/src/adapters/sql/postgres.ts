@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
-import { from as copyFromStdin } from 'pg-copy-streams'
+import { from as copyFromStdin, to as copyToStdout } from 'pg-copy-streams'
 import type { Logger } from 'pino'
 import { checkBatchSize, copyStatement, encodeCopyChunks } from './shared.js'
 import { SqlClosed, SqlConfigError, SqlError, type QueryResult, type Sql, type SqlExecutor } from './types.js'
@@ -167,6 +167,22 @@ async function copyInto(
   return stream.rowCount
 }
 
+async function copyTextInto(
+  client: pg.PoolClient,
+  table: string,
+  columns: readonly string[],
+  source: AsyncIterable<Uint8Array>,
+): Promise<number> {
+  const stream = client.query(copyFromStdin(copyStatement(table, columns, 'STDIN')))
+  try {
+    // A failing source destroys the COPY stream, which sends CopyFail: the statement loads nothing.
+    await pipeline(Readable.from(source, { objectMode: false }), stream)
+  } catch (err) {
+    throw toSqlError(err)
+  }
+  return stream.rowCount
+}
+
 /**
  * A connection's queries one after another: pg deprecates overlapping queries on one client, and a
  * transaction body may well `Promise.all` its queries.
@@ -194,6 +210,10 @@ class Session {
       copyFrom: async (table, columns, rows) => {
         guard()
         return this.run((client) => copyInto(client, table, columns, rows))
+      },
+      copyText: async (table, columns, source) => {
+        guard()
+        return this.run((client) => copyTextInto(client, table, columns, source))
       },
     }
   }
@@ -230,6 +250,42 @@ class PostgresSql implements Sql {
       throw err
     } finally {
       client.release(broken)
+    }
+  }
+
+  async copyText(table: string, columns: readonly string[], source: AsyncIterable<Uint8Array>): Promise<number> {
+    this.assertOpen()
+    const client = await this.connect()
+    let broken: Error | undefined
+    try {
+      return await copyTextInto(client, table, columns, source)
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err))
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async *copyOut(query: string): AsyncIterable<Uint8Array> {
+    this.assertOpen()
+    const client = await this.connect()
+    let complete = false
+    let broken: Error | undefined
+    try {
+      const stream = client.query(copyToStdout(`COPY (${query}) TO STDOUT`))
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk
+      } catch (err) {
+        throw toSqlError(err)
+      }
+      complete = true
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err))
+      throw err
+    } finally {
+      // A COPY left unread cannot be stopped on its connection: close that connection instead.
+      client.release(complete ? undefined : (broken ?? new Error('COPY TO abandoned by its reader')))
     }
   }
 

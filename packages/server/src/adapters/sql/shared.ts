@@ -70,3 +70,9 @@ export function* encodeCopyChunks(
   }
   if (count > 0) yield { text, rows: count }
 }
+
+/** A string as an SQL literal (standard-conforming strings: only quotes are doubled). */
+export function sqlLiteral(value: string): string {
+  if (value.includes('\0')) throw new TypeError('an SQL literal cannot hold a NUL character')
+  return `'${value.replaceAll("'", "''")}'`
+}

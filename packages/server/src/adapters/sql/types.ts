@@ -18,6 +18,13 @@ export interface SqlExecutor {
    * load into a temporary table, then INSERT ... SELECT ... ON CONFLICT.
    */
   copyFrom(table: string, columns: readonly string[], rows: Iterable<readonly (string | null)[]>): Promise<number>
+  /**
+   * Bulk-load bytes that already are COPY text format (values escaped, columns split by tabs, every row
+   * ending in a newline), as they come: PostgreSQL starts loading while the source still produces. The
+   * pieces may split rows anywhere and are not kept or modified. When the source throws, the COPY is
+   * abandoned (nothing it sent is stored) and the source's error is rethrown. Returns the rows loaded.
+   */
+  copyText(table: string, columns: readonly string[], source: AsyncIterable<Uint8Array>): Promise<number>
 }
 
 export interface Sql extends SqlExecutor {
@@ -33,6 +40,13 @@ export interface Sql extends SqlExecutor {
     params: readonly unknown[],
     options?: { batchSize?: number },
   ): AsyncIterable<R[]>
+  /**
+   * Stream the bytes of `COPY (query) TO STDOUT` in text format: rows of tab-separated values, each
+   * ending in a newline, values escaped as COPY text escapes them. Nothing is parsed into JavaScript
+   * values. `query` takes no parameters: inline only checked values or `sqlLiteral` quotes. Stopping early
+   * abandons the query.
+   */
+  copyOut(query: string): AsyncIterable<Uint8Array>
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>

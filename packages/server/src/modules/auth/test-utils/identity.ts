@@ -63,6 +63,8 @@ export function countingSql(sql: Sql): CountingSql {
       return sql.query<R>(text, params)
     },
     copyFrom: (table, columns, rows) => sql.copyFrom(table, columns, rows),
+    copyText: (table, columns, source) => sql.copyText(table, columns, source),
+    copyOut: (query) => sql.copyOut(query),
     transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       return sql.transaction((tx) =>
         fn({
@@ -71,6 +73,7 @@ export function countingSql(sql: Sql): CountingSql {
             return tx.query<R>(text, params)
           },
           copyFrom: (table, columns, rows) => tx.copyFrom(table, columns, rows),
+          copyText: (table, columns, source) => tx.copyText(table, columns, source),
         }),
       )
     },

@@ -96,6 +96,53 @@ for (const [label, backend] of BACKENDS) {
       expect((await single(first.id)).text).toBe(first.json)
     })
 
+    it('stores a request mixing stored and new objects (and one id twice), each once, the first write kept', async () => {
+      const known = Array.from({ length: 300 }, (_, i) => leaf({ tag: 'mix-known', i, pad: 'k'.repeat(900) }))
+      expect((await upload(s, s.privateProject, multipart([gzipPart(known)]), s.ownerToken)).status).toBe(201)
+      const fresh = Array.from({ length: 3000 }, (_, i) => leaf({ tag: 'mix-new', i, pad: 'n'.repeat(900) }))
+      // The stored objects come after megabytes of new ones, so the database meets them mid-stream.
+      const changed = { id: known[7]!.id, json: JSON.stringify({ id: known[7]!.id, speckle_type: 'Base', v: 'other' }) }
+      const body = multipart([gzipPart([...fresh, fresh[0]!, ...known.slice(0, 5), changed])])
+      expect((await upload(s, s.privateProject, body, s.ownerToken)).status).toBe(201)
+      const present = JSON.parse((await diff([...known, ...fresh].map((o) => o.id))).text) as Record<string, boolean>
+      expect(Object.values(present).filter(Boolean).length).toBe(3300)
+      expect((await single(known[7]!.id)).text).toBe(known[7]!.json)
+      expect((await single(fresh[2999]!.id)).text).toBe(fresh[2999]!.json)
+    })
+
+    it('stores nothing of a multi-megabyte request whose last object is bad, though it streamed in', async () => {
+      const good = Array.from({ length: 5000 }, (_, i) => leaf({ tag: 'late-bad', i, pad: 'x'.repeat(900) }))
+      for (const bad of ['{"speckle_type":"Base"}', '{"id":"' + 'a'.repeat(32) + '","x":tru}']) {
+        const text = `[${good.map((o) => o.json).join(',')},${bad}]`
+        const res = await upload(
+          s,
+          s.privateProject,
+          multipart([{ type: 'application/gzip', body: gzipSync(text) }]),
+          s.ownerToken,
+        )
+        expect(res.status).toBe(400)
+        const present = JSON.parse((await diff([good[0]!.id, good[4999]!.id])).text) as Record<string, boolean>
+        expect(present).toEqual({ [good[0]!.id]: false, [good[4999]!.id]: false })
+      }
+      const upperHalf = multipart([gzipPart(good.slice(2500)), { type: 'application/json', body: '[{"id": 1}]' }])
+      expect((await upload(s, s.privateProject, upperHalf, s.ownerToken)).status).toBe(400)
+      expect(JSON.parse((await diff([good[2500]!.id])).text)).toEqual({ [good[2500]!.id]: false })
+    })
+
+    it('refuses bytes that are not UTF-8 inside a string with 400 and stores nothing of the request', async () => {
+      const ok = leaf({ tag: 'utf8-ok' })
+      const id = leaf({ tag: 'utf8-bad' }).id
+      const bad = Buffer.concat([
+        Buffer.from(`[${ok.json},{"id":"${id}","s":"`),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"}]'),
+      ])
+      const res = await upload(s, s.privateProject, multipart([{ type: 'application/json', body: bad }]), s.ownerToken)
+      expect(res.status).toBe(400)
+      expect(res.text).toBe('Failed to parse data. Batch is not in JSON format.')
+      expect(JSON.parse((await diff([ok.id, id])).text)).toEqual({ [ok.id]: false, [id]: false })
+    })
+
     it('serves /single as exactly the uploaded text, byte for byte', async () => {
       const id = leaf({ tag: 'bytes' }).id
       // Spacing, key order, number spellings and escapes as another SDK might write them.

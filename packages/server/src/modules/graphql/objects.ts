@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { BadUserInput } from '../../errors.js'
-import type { ObjectsService } from '../objects/service.js'
+import { lineJson, type ObjectsService } from '../objects/service.js'
 
 export type ObjectsDeps = Pick<ObjectsService, 'getObject' | 'streamIds' | 'parseBatch' | 'store'>
 
@@ -250,7 +250,7 @@ export interface ObjectCollection {
 async function fetchObjects(objects: ObjectsDeps, projectId: string, ids: readonly string[]) {
   const found = new Map<string, Json>()
   for await (const batch of objects.streamIds(projectId, ids)) {
-    for (const [id, json] of batch) found.set(id, JSON.parse(json) as Json)
+    for (const line of batch) found.set(line[0], JSON.parse(lineJson(line)) as Json)
   }
   return found
 }
@@ -313,9 +313,9 @@ export async function objectChildren(
   if (select !== null && !select.includes(sortBy.field)) select.push(sortBy.field)
   const keyed: Keyed[] = []
   for await (const batch of objects.streamIds(parent.projectId, ids)) {
-    for (const [id, json] of batch) {
-      const data = JSON.parse(json) as Json
-      if (clauses === null || matches(data, clauses)) keyed.push({ id, value: getPath(data, sortBy.field) })
+    for (const line of batch) {
+      const data = JSON.parse(lineJson(line)) as Json
+      if (clauses === null || matches(data, clauses)) keyed.push({ id: line[0], value: getPath(data, sortBy.field) })
     }
   }
   const compare = (a: Keyed, b: Keyed) =>

@@ -3,12 +3,23 @@
  * one indexed look-up that drops ids the project already holds; reads walk the primary key by range,
  * or fetch batches of ids by primary key where the wanted ids are sparse.
  */
+import { sqlLiteral } from '../../adapters/sql/shared.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 
 export interface ObjectRow {
   id: string
   json: string
 }
+
+/**
+ * An object as a download line: its id, and the bytes `id \t json \n` exactly as Speckle's text downloads
+ * send them. Reads produce these straight from the database's COPY output: the JSON never becomes a
+ * JavaScript string on its way out.
+ */
+export type ObjectLine = [id: string, line: Buffer]
+
+/** Ids that can be stored at all (uploads take 32 to 64 hex characters); others are never looked up. */
+const STORABLE_ID = /^[0-9A-Za-z]{1,64}$/
 
 export function createObjectsRepository(sql: Sql) {
   /** Ids among `ids` stored in the project. */
@@ -74,6 +85,39 @@ export function createObjectsRepository(sql: Sql) {
     )
     const out = rows.map((r): [string, string] => [r.id, r.data])
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  }
+
+  /** The lines of a `SELECT id, data` run through COPY TO. */
+  async function linesOf(query: string): Promise<ObjectLine[]> {
+    const pieces: Uint8Array[] = []
+    for await (const piece of sql.copyOut(query)) pieces.push(piece)
+    return copyLines(
+      pieces.length === 1
+        ? Buffer.from(pieces[0]!.buffer, pieces[0]!.byteOffset, pieces[0]!.length)
+        : Buffer.concat(pieces),
+    )
+  }
+
+  /**
+   * `getRange` as download lines. On PGlite rows come through its own row reader, which is faster there
+   * than its COPY TO (measured: 22k against 18k objects/s for a 100k tree).
+   */
+  async function rangeLines(projectId: string, from: string, to: string, limit: number): Promise<ObjectLine[]> {
+    if (sql.kind === 'pglite') return asLines(await getRange(projectId, from, to, limit))
+    return linesOf(
+      `SELECT id, data FROM objects WHERE project_id = ${sqlLiteral(projectId)} AND id >= ${sqlLiteral(from)} AND id <= ${sqlLiteral(to)} ORDER BY id LIMIT ${Math.trunc(limit)}`,
+    )
+  }
+
+  /** `getMany` as download lines, ordered by id. */
+  async function manyLines(projectId: string, ids: readonly string[]): Promise<ObjectLine[]> {
+    const storable = ids.filter((id) => STORABLE_ID.test(id))
+    if (storable.length === 0) return []
+    if (sql.kind === 'pglite') return asLines(await getMany(projectId, storable))
+    const lines = await linesOf(
+      `SELECT id, data FROM objects WHERE project_id = ${sqlLiteral(projectId)} AND id = ANY('{${storable.join(',')}}'::text[])`,
+    )
+    return lines.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
 
   /**
@@ -159,6 +203,8 @@ export function createObjectsRepository(sql: Sql) {
     get,
     getMany,
     getRange,
+    rangeLines,
+    manyLines,
     head,
     slices,
     closureKeys,
@@ -169,3 +215,49 @@ export function createObjectsRepository(sql: Sql) {
 }
 
 export type ObjectsRepository = ReturnType<typeof createObjectsRepository>
+
+/** Rows read as text, as download lines. */
+function asLines(rows: [string, string][]): ObjectLine[] {
+  return rows.map(([id, json]): ObjectLine => [id, Buffer.from(`${id}\t${json}\n`)])
+}
+
+/** The JSON text of a download line. */
+export function lineJson([id, line]: ObjectLine): string {
+  return line.toString('utf8', id.length + 1, line.length - 1)
+}
+
+/** The JSON bytes of a download line (a view, not a copy). */
+export function lineJsonBytes([id, line]: ObjectLine): Buffer {
+  return line.subarray(id.length + 1, line.length - 1)
+}
+
+/** Cut COPY text rows `id \t data \n` into lines, undoing COPY's backslash escapes where a row has any. */
+export function copyLines(b: Buffer): ObjectLine[] {
+  const out: ObjectLine[] = []
+  let at = 0
+  for (;;) {
+    const nl = b.indexOf(10, at)
+    if (nl === -1) break
+    const tab = b.indexOf(9, at)
+    const raw = b.subarray(at, nl + 1)
+    const slash = raw.indexOf(92)
+    out.push([b.toString('latin1', at, tab), slash === -1 ? raw : unescapeCopy(raw, slash)])
+    at = nl + 1
+  }
+  return out
+}
+
+/** COPY text's escapes (`\\` and the control characters) turned back into the bytes they stand for. */
+function unescapeCopy(line: Buffer, first: number): Buffer {
+  const out = Buffer.allocUnsafe(line.length)
+  let at = 0
+  let from = 0
+  for (let i = first; i !== -1; i = line.indexOf(92, from)) {
+    at += line.copy(out, at, from, i)
+    const e = line[i + 1]
+    out[at++] = e === 110 ? 10 : e === 116 ? 9 : e === 114 ? 13 : e === 98 ? 8 : e === 102 ? 12 : e === 118 ? 11 : e!
+    from = i + 2
+  }
+  at += line.copy(out, at, from)
+  return out.subarray(0, at)
+}

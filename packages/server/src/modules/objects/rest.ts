@@ -6,12 +6,11 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { Readable, finished, pipeline } from 'node:stream'
-import { StringDecoder } from 'node:string_decoder'
 import { createGunzip, createGzip, constants as zlibConstants } from 'node:zlib'
 import busboy from 'busboy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics/index.js'
-import { BadBatch, type ObjectRow, type ObjectsService } from './service.js'
+import { BadBatch, lineJsonBytes, type ObjectLine, type ObjectsService } from './service.js'
 
 import type { AccessDecision } from '../policy/service.js'
 
@@ -84,32 +83,23 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
       request.raw.resume()
       return reply
     }
-    let parts: string[]
+    let stored: { objects: number; bytes: number }
     try {
-      parts = await readParts(request.raw, opts.maxPartBytes, maxRequestBytes)
+      stored = await objects.storeStream(projectId, uploadParts(request.raw, opts.maxPartBytes, maxRequestBytes))
     } catch (err) {
-      request.raw.resume()
-      if (err instanceof UploadError) {
+      if (err instanceof UploadError || err instanceof BadBatch) {
+        // The body may not have been read to its end: drain it, and do not reuse the connection.
+        request.raw.resume()
         reply.header('connection', 'close')
-        return reply.code(err.status).type('text/plain; charset=utf-8').send(err.message)
+        return reply
+          .code(err instanceof UploadError ? err.status : 400)
+          .type('text/plain; charset=utf-8')
+          .send(err.message)
       }
       throw err
     }
-    let rows: ObjectRow[] = []
-    let bytes = 0
-    try {
-      for (const text of parts) {
-        bytes += text.length
-        const batch = objects.parseBatch(text)
-        rows = rows.length === 0 ? batch : rows.concat(batch)
-      }
-    } catch (err) {
-      if (err instanceof BadBatch) return reply.code(400).type('text/plain; charset=utf-8').send(err.message)
-      throw err
-    }
-    await objects.store(projectId, rows)
-    metrics?.uploadBytesTotal.inc(bytes)
-    request.log.info({ projectId, objects: rows.length, bytes }, 'objects stored')
+    metrics?.uploadBytesTotal.inc(stored.bytes)
+    request.log.info({ projectId, objects: stored.objects, bytes: stored.bytes }, 'objects stored')
     return reply.code(201).send()
   })
 
@@ -126,7 +116,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
         for await (const piece of tree!.root) yield piece
         if (asText) yield '\n'
         for await (const batch of tree!.children) {
-          if (batch.length > 0) yield asText ? textLines(batch) : jsonItems(batch)
+          if (batch.length > 0) yield asText ? textLines(batch) : jsonItems(batch, false)
         }
         if (!asText) yield ']'
       }
@@ -152,14 +142,14 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     const ids = idList(request.body, reply)
     if (!ids) return reply
     const asText = request.headers.accept === 'text/plain'
-    async function* body(): AsyncIterable<string> {
+    async function* body(): AsyncIterable<string | Buffer> {
       let first = true
       if (!asText) yield '['
       for await (const batch of objects.streamIds(projectId, ids!)) {
         if (batch.length === 0) continue
         if (asText) yield textLines(batch)
         else {
-          yield (first ? '' : ',') + batch.map((r) => r[1]).join(',')
+          yield jsonItems(batch, first)
           first = false
         }
       }
@@ -190,7 +180,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
           .send({ error: { message: 'objectIds must be an array of object id strings', code: 'USER_INPUT_ERROR' } })
       }
       // attributeMask (which properties to include) is accepted and ignored: whole objects are sent.
-      async function* lines(): AsyncIterable<string> {
+      async function* lines(): AsyncIterable<Buffer> {
         for await (const batch of objects.streamIds(projectId, ids as string[]))
           if (batch.length > 0) yield textLines(batch)
       }
@@ -259,16 +249,21 @@ function acceptsGzip(request: FastifyRequest): boolean {
   return false
 }
 
-function textLines(batch: [string, string][]): string {
-  let s = ''
-  for (const [id, json] of batch) s += `${id}\t${json}\n`
-  return s
+/** The batch's `id \t json \n` lines, as stored bytes. */
+function textLines(batch: ObjectLine[]): Buffer {
+  return Buffer.concat(batch.map((line) => line[1]))
 }
 
-function jsonItems(batch: [string, string][]): string {
-  let s = ''
-  for (const [, json] of batch) s += `,${json}`
-  return s
+const COMMA = Buffer.from(',')
+
+/** The batch's objects joined by commas, with a leading comma unless it is the first of the array. */
+function jsonItems(batch: ObjectLine[], first: boolean): Buffer {
+  const pieces: Buffer[] = []
+  for (const line of batch) {
+    if (!first || pieces.length > 0) pieces.push(COMMA)
+    pieces.push(lineJsonBytes(line))
+  }
+  return Buffer.concat(pieces)
 }
 
 /** Parse `{"objects": "<JSON string of an id array>"}`, answering 400 as Speckle does when it is not. */
@@ -293,95 +288,111 @@ function idList(body: unknown, reply: FastifyReply): string[] | undefined {
 }
 
 /**
- * Read every file part of a multipart upload into text, gunzipping gzip parts, within the limits.
- * Rejects with an UploadError carrying Speckle's status and message.
+ * The file parts of a multipart upload, one after another, each as a stream of its (gunzipped) bytes,
+ * within the limits: errors are UploadErrors carrying Speckle's status and message. A part must be read
+ * to its end before the next is asked for. Stopping early drains the rest of the request.
  */
-function readParts(req: IncomingMessage, maxPartBytes: number, maxRequestBytes: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    let bb: busboy.Busboy
-    try {
-      bb = busboy({ headers: req.headers, limits: { files: 1000, fields: 1000 } })
-    } catch (err) {
-      reject(new UploadError(400, `Failed to parse the upload: ${(err as Error).message}`))
-      return
-    }
-    const parts: string[] = []
-    const pending: Promise<void>[] = []
-    let total = 0
-    let failed = false
-    const fail = (err: UploadError) => {
-      if (failed) return
-      failed = true
-      req.unpipe(bb)
-      req.resume()
-      reject(err)
-    }
-    bb.on('file', (_name, file, info) => {
-      const type = (info.mimeType ?? '').toLowerCase()
+async function* uploadParts(
+  req: IncomingMessage,
+  maxPartBytes: number,
+  maxRequestBytes: number,
+): AsyncGenerator<AsyncIterable<Buffer>, void, undefined> {
+  let bb: busboy.Busboy
+  try {
+    bb = busboy({ headers: req.headers, limits: { files: 1000, fields: 1000 } })
+  } catch (err) {
+    throw new UploadError(400, `Failed to parse the upload: ${(err as Error).message}`)
+  }
+  const files: { file: Readable; type: string }[] = []
+  let closed = false
+  let failure: UploadError | undefined
+  let wake: (() => void) | undefined
+  const poke = () => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  bb.on('file', (_name, file, info) => {
+    // A part cut off ("Unexpected end of form") errors even when nobody reads it any more; whoever reads
+    // it sees the error through its own listener.
+    file.on('error', () => undefined)
+    files.push({ file, type: (info.mimeType ?? '').toLowerCase() })
+    poke()
+  })
+  bb.on('field', () => undefined)
+  bb.on('error', (err: Error) => {
+    failure ??= new UploadError(400, `Failed to parse the multipart upload: ${err.message}`)
+    poke()
+  })
+  bb.on('close', () => {
+    closed = true
+    poke()
+  })
+  const onRequestError = (err: Error) => {
+    failure ??= new UploadError(400, `The upload was interrupted: ${err.message}`)
+    poke()
+  }
+  req.on('error', onRequestError)
+  req.pipe(bb)
+  let total = 0
+  let count = 0
+  try {
+    for (;;) {
+      if (failure) throw failure
+      const next = files.shift()
+      if (!next) {
+        if (closed) break
+        await new Promise<void>((resolve) => (wake = resolve))
+        continue
+      }
+      const { file, type } = next
       const gzipped = GZIP_TYPES.has(type)
       if (!gzipped && !PLAIN_TYPES.has(type)) {
         file.resume()
-        fail(
-          new UploadError(
-            400,
-            `Invalid ContentType header: ${type || '(none)'}. Use application/gzip or application/json.`,
-          ),
+        throw new UploadError(
+          400,
+          `Invalid ContentType header: ${type || '(none)'}. Use application/gzip or application/json.`,
         )
-        return
       }
-      const index = parts.length
-      parts.push('')
-      pending.push(
-        new Promise<void>((done) => {
-          // Decoded as it arrives, so the raw bytes are not held next to the text (a part can be 100+ MB).
-          const decoder = new StringDecoder('utf8')
-          const pieces: string[] = []
-          let size = 0
-          const source = gzipped ? file.pipe(createGunzip({ chunkSize: ZLIB_CHUNK_BYTES })) : file
-          source.on('data', (chunk: Buffer) => {
+      count++
+      yield (async function* part(): AsyncIterable<Buffer> {
+        let size = 0
+        let source: Readable = file
+        if (gzipped) {
+          const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK_BYTES })
+          // pipe() does not forward the part's own error ("Unexpected end of form"): pass it on, named.
+          file.on('error', (err) =>
+            gunzip.destroy(new UploadError(400, `Failed to parse data. The part was cut off: ${err.message}`)),
+          )
+          source = file.pipe(gunzip)
+        }
+        try {
+          for await (const chunk of source as AsyncIterable<Buffer>) {
             size += chunk.length
             total += chunk.length
             if (size > maxPartBytes || total > maxRequestBytes) {
               const limit = size > maxPartBytes ? maxPartBytes : maxRequestBytes
-              file.resume()
-              source.removeAllListeners('data')
-              if (gzipped) (source as ReturnType<typeof createGunzip>).destroy()
-              fail(new UploadError(400, `File size too large (${size} > ${limit})`))
-              done()
-              return
+              throw new UploadError(400, `File size too large (${size} > ${limit})`)
             }
-            pieces.push(decoder.write(chunk))
-          })
-          // The part itself errors when the form ends inside it ("Unexpected end of form"); unhandled, that
-          // error would crash the process, and pipe() does not forward it to the gunzip stream.
-          const failPart = (what: string) => (err: Error) => {
-            if (gzipped) source.destroy()
-            fail(new UploadError(400, `Failed to parse data. The part ${what}: ${err.message}`))
-            done()
+            yield chunk
           }
-          file.on('error', failPart('was cut off'))
-          if (gzipped) source.on('error', failPart('could not be decompressed'))
-          source.on('end', () => {
-            pieces.push(decoder.end())
-            let text = pieces.join('')
-            pieces.length = 0
-            if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-            parts[index] = text
-            done()
-          })
-        }),
-      )
-    })
-    bb.on('field', () => undefined)
-    bb.on('error', (err: Error) => fail(new UploadError(400, `Failed to parse the multipart upload: ${err.message}`)))
-    bb.on('close', () => {
-      void Promise.all(pending).then(() => {
-        if (failed) return
-        if (parts.length === 0) reject(new UploadError(400, 'The upload holds no file part with objects.'))
-        else resolve(parts)
-      })
-    })
-    req.on('error', (err) => fail(new UploadError(400, `The upload was interrupted: ${err.message}`)))
-    req.pipe(bb)
-  })
+        } catch (err) {
+          if (err instanceof UploadError) throw err
+          const what = gzipped ? 'could not be decompressed' : 'was cut off'
+          throw new UploadError(400, `Failed to parse data. The part ${what}: ${(err as Error).message}`)
+        } finally {
+          if (gzipped) source.destroy()
+          file.resume()
+        }
+      })()
+    }
+    if (failure) throw failure
+    if (count === 0) throw new UploadError(400, 'The upload holds no file part with objects.')
+  } finally {
+    req.off('error', onRequestError)
+    if (!closed) {
+      req.unpipe(bb)
+      req.resume()
+    }
+  }
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runMigrations } from '../../adapters/sql/migrate.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import { createTestPostgresDatabase, openTestPglite } from '../../test-utils/db.js'
-import { closureIds, createObjectsService, type ObjectsService } from './service.js'
+import { closureIds, createObjectsService, lineJson, type ObjectLine, type ObjectsService } from './service.js'
 
 const idOf = (n: number, salt = ''): string => createHash('sha256').update(`${salt}${n}`).digest('hex').slice(0, 32)
 const row = (id: string) => ({ id, json: `{"id":"${id}","speckle_type":"Base","n":"${id.slice(0, 4)}"}` })
@@ -14,13 +14,16 @@ async function text(it: AsyncIterable<string | Buffer> | Iterable<string | Buffe
   return Buffer.concat(pieces).toString('utf8')
 }
 
-async function collect(it: AsyncIterable<[string, string][]>): Promise<{ ids: string[]; batches: number }> {
+async function collect(it: AsyncIterable<ObjectLine[]>): Promise<{ ids: string[]; batches: number }> {
   const ids: string[] = []
   let batches = 0
   for await (const batch of it) {
     batches++
-    for (const [id, json] of batch) {
-      expect(json).toContain(`"id":"${id}"`)
+    for (const line of batch) {
+      const [id, bytes] = line
+      const text = bytes.toString()
+      expect(text.startsWith(`${id}\t`) && text.endsWith('\n')).toBe(true)
+      expect(lineJson(line)).toContain(`"id":"${id}"`)
       ids.push(id)
     }
   }
@@ -99,6 +102,68 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
   afterAll(async () => {
     await sql?.close()
     await drop?.()
+  })
+
+  it('compresses large objects with lz4 where the database has it (PostgreSQL here), pglz otherwise', async () => {
+    const { rows } = await sql.query<{ c: string }>(
+      `SELECT attcompression::text AS c FROM pg_attribute WHERE attrelid = 'objects'::regclass AND attname = 'data'`,
+    )
+    expect(rows).toEqual([{ c: mode === 'postgres' ? 'l' : '' }])
+  })
+
+  it('reads objects back byte for byte through COPY: JSON escapes, backslashes, unicode', async () => {
+    const texts = [
+      JSON.stringify('a\\b "q" \n \t é \\\\server\\share'),
+      '"Gebäude 東京 🏗️"',
+      JSON.stringify('ends with a backslash \\'),
+      '"\\u00e9 \\/ \\b\\f"',
+    ].map((value, i) => {
+      const id = idOf(i, 'escapes')
+      return { id, json: `{"id":"${id}","speckle_type":"Base","v":${value}}` }
+    })
+    await objects.store('p3', texts)
+    const got: Record<string, string> = {}
+    for await (const batch of objects.streamIds(
+      'p3',
+      texts.map((t) => t.id),
+    )) {
+      for (const line of batch) got[line[0]] = lineJson(line)
+    }
+    expect(got).toEqual(Object.fromEntries(texts.map((t) => [t.id, t.json])))
+    for (const t of texts) expect(JSON.parse(got[t.id]!)).toEqual(JSON.parse(t.json))
+  })
+
+  it('checks large uploaded objects in a worker thread: stored whole when valid, refused when not', async () => {
+    const large = createObjectsService({ sql, maxObjectBytes: 1e7, largeObjectBytes: 20_000 })
+    const parts = (...texts: string[]) =>
+      (async function* () {
+        for (const text of texts) {
+          const b = Buffer.from(text)
+          yield (async function* () {
+            for (let at = 0; at < b.length; at += 1000) yield b.subarray(at, at + 1000)
+          })()
+        }
+      })()
+    const big = (salt: string, extra = '') => {
+      const id = idOf(0, salt)
+      const closure = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [idOf(i, `${salt}-c`), 1]))
+      return {
+        id,
+        json: `{"s":${JSON.stringify('a \\ b "q"')}${extra},"__closure":${JSON.stringify(closure)},"id":"${id}"}`,
+      }
+    }
+    const ok = big('large-ok')
+    const small = row(idOf(1, 'large-small'))
+    const stored = await large.storeStream('p4', parts(`[${small.json},${ok.json}]`))
+    expect(stored).toMatchObject({ objects: 2, added: 2 })
+    expect(await large.getObject('p4', ok.id)).toBe(ok.json)
+    const bad = big('large-bad', ',"x":tru')
+    await expect(large.storeStream('p4', parts(`[${row(idOf(2, 'large-small')).json},${bad.json}]`))).rejects.toThrow(
+      'Failed to parse data. Batch is not in JSON format.',
+    )
+    expect(await large.getObject('p4', idOf(2, 'large-small'))).toBeNull()
+    const noId = big('large-noid').json.replace(/,"id":"[0-9a-f]+"}$/, '}')
+    await expect(large.storeStream('p4', parts(`[${noId}]`))).rejects.toThrow(/Object 0 of the batch has no valid id/)
   })
 
   it('streams a dense id set (the whole project) in order, each id once', async () => {

@@ -5,10 +5,11 @@
 import { BadUserInput } from '../../errors.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import type { Metrics } from '../metrics/index.js'
-import { createObjectsRepository, type ObjectRow } from './repository.js'
-import { BatchScanError, scanBatch, type ScannedObject } from './split.js'
+import { createObjectsRepository, type ObjectLine, type ObjectRow } from './repository.js'
+import { checkLargeObject } from './large-objects.js'
+import { BatchScanError, PartScanner, scanBatch, type ScannedObject } from './split.js'
 
-export type { ObjectRow } from './repository.js'
+export { lineJson, lineJsonBytes, type ObjectLine, type ObjectRow } from './repository.js'
 
 /** Ids as Speckle's SDKs write them: 32 hex characters (older JS senders wrote up to 64). */
 const OBJECT_ID = /^[0-9a-fA-F]{32,64}$/
@@ -29,10 +30,89 @@ export interface ObjectsServiceOptions {
   analyzeEveryRows?: number
   /** Roots longer than this many bytes are read and sent in pieces of this size (default 4 MiB). */
   rootSliceBytes?: number
+  /** Uploaded objects this long or longer are checked in a worker thread (default 8 MiB). */
+  largeObjectBytes?: number
 }
 
 /** A rejected upload batch; `message` is Speckle's wording where Speckle has one (WIRE.md). */
 export class BadBatch extends BadUserInput {}
+
+const NOT_JSON = 'Failed to parse data. Batch is not in JSON format.'
+const COPY_COLUMNS = ['data', 'project_id', 'id']
+
+/** A scanner failure as Speckle words it; other errors unchanged. */
+function batchError(err: unknown): unknown {
+  if (!(err instanceof BatchScanError)) return err
+  const f = err.failure
+  if (f === 'not-json') return new BadBatch(NOT_JSON)
+  if (f === 'not-array') return new BadBatch('Failed to parse data. Batch is expected to be wrapped in a JSON array.')
+  return new BadBatch(`Failed to parse data. Item ${f.notObject} of the batch is not an object.`)
+}
+
+/** A text value escaped for COPY text format. */
+function copyEscape(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
+}
+
+async function* fromList(list: readonly Buffer[]): AsyncIterable<Buffer> {
+  for (const b of list) yield b
+}
+
+const COPY_PIECE_BYTES = 256 * 1024
+
+/**
+ * COPY text rows `data \t project \t id \n` gathered into pieces of about 256 kB (one message to the
+ * database each). Objects of a quarter piece or more go out as they are, not copied.
+ */
+class CopyRows {
+  private buf = Buffer.allocUnsafe(COPY_PIECE_BYTES)
+  private at = 0
+
+  constructor(
+    private readonly middle: string,
+    private readonly out: (piece: Buffer) => void,
+  ) {}
+
+  add(data: Buffer, escapes: boolean, id: string): void {
+    const bytes = escapes ? escapeBackslashes(data) : data
+    const tail = this.middle.length + id.length + 1
+    if (bytes.length >= COPY_PIECE_BYTES / 4) {
+      this.flush()
+      this.out(bytes)
+    } else {
+      if (this.at + bytes.length + tail > COPY_PIECE_BYTES) this.flush()
+      this.at += bytes.copy(this.buf, this.at)
+    }
+    if (this.at + tail > COPY_PIECE_BYTES) this.flush()
+    this.at += this.buf.write(this.middle, this.at, 'latin1')
+    this.at += this.buf.write(id, this.at, 'latin1')
+    this.buf[this.at++] = 10
+  }
+
+  flush(): void {
+    if (this.at === 0) return
+    this.out(this.buf.subarray(0, this.at))
+    this.buf = Buffer.allocUnsafe(COPY_PIECE_BYTES)
+    this.at = 0
+  }
+}
+
+/** COPY text keeps a backslash only doubled. */
+function escapeBackslashes(b: Buffer): Buffer {
+  let count = 0
+  for (let i = b.indexOf(92); i !== -1; i = b.indexOf(92, i + 1)) count++
+  if (count === 0) return b
+  const out = Buffer.allocUnsafe(b.length + count)
+  let from = 0
+  let at = 0
+  for (let i = b.indexOf(92); i !== -1; i = b.indexOf(92, i + 1)) {
+    at += b.copy(out, at, from, i + 1)
+    out[at++] = 92
+    from = i + 1
+  }
+  b.copy(out, at, from)
+  return out
+}
 
 export function createObjectsService(options: ObjectsServiceOptions) {
   const repo = createObjectsRepository(options.sql)
@@ -42,6 +122,24 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   let rowsSinceAnalyze = 0
   let analyzing: Promise<void> | undefined
   const sliceBytes = options.rootSliceBytes ?? 4 * 1024 * 1024
+  const largeObjectBytes = options.largeObjectBytes ?? 8 * 1024 * 1024
+
+  /** Check one scanned object of an upload batch (its position `index`); its id and its stored bytes. */
+  function checked(o: ScannedObject, index: number): { id: string; bytes: Buffer } {
+    const id = o.id
+    if (id === undefined || !OBJECT_ID.test(id)) {
+      throw new BadBatch(`Object ${index} of the batch has no valid id (32 hexadecimal characters expected).`)
+    }
+    // Raw tabs and line breaks can only be whitespace in valid JSON, and they would break the
+    // `id\tjson\n` lines of downloads: such objects (pretty-printed by some SDKs) are stored compacted.
+    const bytes = o.spaced ? Buffer.from(withoutWhitespace(o.bytes.toString())) : o.bytes
+    if (bytes.length > options.maxObjectBytes) {
+      throw new BadBatch(
+        `Error inserting object in the database. Object ${id} is too large (${bytes.length} > ${options.maxObjectBytes} bytes).`,
+      )
+    }
+    return { id, bytes }
+  }
 
   /** Validate the text of one upload batch and cut it into rows, each object's text kept as sent. */
   function parseBatch(text: string): ObjectRow[] {
@@ -49,37 +147,133 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     try {
       scanned = scanBatch(text)
     } catch (err) {
-      if (!(err instanceof BatchScanError)) throw err
-      const f = err.failure
-      if (f === 'not-json') throw new BadBatch('Failed to parse data. Batch is not in JSON format.')
-      if (f === 'not-array') {
-        throw new BadBatch('Failed to parse data. Batch is expected to be wrapped in a JSON array.')
-      }
-      throw new BadBatch(`Failed to parse data. Item ${f.notObject} of the batch is not an object.`)
+      throw batchError(err)
     }
-    const rows = new Array<ObjectRow>(scanned.length)
-    for (let i = 0; i < scanned.length; i++) {
-      const { json: sent, id } = scanned[i]!
-      // Raw tabs and line breaks can only be whitespace in valid JSON, and they would break the
-      // `id\tjson\n` lines of downloads: such objects (pretty-printed by some SDKs) are stored compacted.
-      const json = sent.includes('\n') || sent.includes('\r') || sent.includes('\t') ? withoutWhitespace(sent) : sent
-      if (id === undefined || !OBJECT_ID.test(id)) {
-        throw new BadBatch(`Object ${i} of the batch has no valid id (32 hexadecimal characters expected).`)
+    return scanned.map((o, i) => {
+      const { id, bytes } = checked(o, i)
+      return { id, json: bytes.toString() }
+    })
+  }
+
+  /**
+   * Store an upload as it arrives: `parts` yields each batch (a JSON array of objects) as a stream of
+   * byte chunks. Objects are checked and handed to the database while later ones are still being
+   * received and scanned (one COPY for the whole request), all or nothing: a bad object anywhere
+   * abandons the COPY and throws BadBatch; errors the parts throw (limits, broken gzip) pass through.
+   * The transaction opens only once the first objects are ready. Returns what was received and stored.
+   */
+  async function storeStream(
+    projectId: string,
+    parts: AsyncIterable<AsyncIterable<Buffer>>,
+  ): Promise<{ objects: number; added: number; bytes: number }> {
+    // The COPY text sent, kept until the end: when the project already holds one of the objects (rare:
+    // senders ask /api/diff first) the request is loaded again through a staging table.
+    const sent: Buffer[] = []
+    const seen = new Set<string>()
+    let objects = 0
+    let bytes = 0
+    const rows = new CopyRows(`\t${copyEscape(projectId)}\t`, (b) => sent.push(b))
+    async function* produce(): AsyncGenerator<Buffer, void, undefined> {
+      let yielded = 0
+      for await (const part of parts) {
+        let index = 0
+        const ready: ScannedObject[] = []
+        const take = async () => {
+          for (let o of ready) {
+            if (o.unchecked) {
+              const { bytes: back, result } = await checkLargeObject(o.bytes, true)
+              if (result === null) throw new BatchScanError('not-json')
+              o = { bytes: back, ...result }
+            }
+            const { id, bytes: data } = checked(o, index++)
+            objects++
+            if (seen.has(id)) continue
+            seen.add(id)
+            rows.add(data, o.escapes, id)
+          }
+          ready.length = 0
+        }
+        const scanner = new PartScanner((o) => ready.push(o), largeObjectBytes)
+        try {
+          for await (const chunk of part) {
+            bytes += chunk.length
+            scanner.push(chunk)
+            await take()
+            while (yielded < sent.length) yield sent[yielded++]!
+          }
+          scanner.end()
+          await take()
+        } catch (err) {
+          throw batchError(err)
+        }
       }
-      if (json.length > options.maxObjectBytes) {
-        throw new BadBatch(
-          `Error inserting object in the database. Object ${id} is too large (${json.length} > ${options.maxObjectBytes} bytes).`,
-        )
-      }
-      rows[i] = { id, json }
+      rows.flush()
+      while (yielded < sent.length) yield sent[yielded++]!
     }
-    return rows
+    const produced = produce()
+    const first = await produced.next()
+    if (first.done) return { objects, added: 0, bytes }
+    // Handed to the COPY without `return`: if the database fails the COPY, the request is read on.
+    const copySource: AsyncIterable<Buffer> = {
+      [Symbol.asyncIterator]: () => {
+        let head: Buffer | undefined = first.value
+        return {
+          next: async () => {
+            if (head !== undefined) {
+              const value = head
+              head = undefined
+              return { done: false, value }
+            }
+            return produced.next()
+          },
+        }
+      },
+    }
+    let added: number
+    try {
+      // One COPY statement is atomic: the usual request costs one statement, no transaction around it.
+      let conflict = false
+      added = await options.sql.copyText('objects', COPY_COLUMNS, copySource).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== '23505') throw err
+        conflict = true
+        return 0
+      })
+      if (conflict) {
+        // Nothing was stored. Read (and check) the rest of the request, then merge it all.
+        for (;;) if ((await produced.next()).done) break
+        added = await options.sql.transaction(async (tx) => {
+          await tx.query(
+            'CREATE TEMP TABLE IF NOT EXISTS objects_staging (project_id text, id text, data text) ON COMMIT DELETE ROWS',
+          )
+          await tx.copyText('objects_staging', COPY_COLUMNS, fromList(sent))
+          const res = await tx.query(
+            'INSERT INTO objects (project_id, id, data) SELECT project_id, id, data FROM objects_staging ON CONFLICT DO NOTHING',
+          )
+          return res.rowCount
+        })
+      }
+    } catch (err) {
+      // Invalid UTF-8 inside a string is found by the database.
+      if ((err as { code?: string }).code === '22021') throw new BadBatch(NOT_JSON)
+      throw err
+    } finally {
+      await produced.return()
+    }
+    options.metrics?.objectsStoredTotal.inc(objects)
+    counted(added)
+    return { objects, added, bytes }
   }
 
   /** Store validated rows, all or nothing. Resolves to the number of objects that were new. */
   async function store(projectId: string, rows: readonly ObjectRow[]): Promise<number> {
     const added = await repo.insert(projectId, rows)
     options.metrics?.objectsStoredTotal.inc(rows.length)
+    counted(added)
+    return added
+  }
+
+  /** Count new rows, and refresh the planner's statistics now and then. */
+  function counted(added: number): void {
     rowsSinceAnalyze += added
     if (analyzeEvery > 0 && rowsSinceAnalyze >= analyzeEvery && analyzing === undefined) {
       // Fresh statistics keep reads on the primary key after bulk uploads even where autovacuum is off
@@ -93,7 +287,6 @@ export function createObjectsService(options: ObjectsServiceOptions) {
           analyzing = undefined
         })
     }
-    return added
   }
 
   /**
@@ -107,7 +300,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     rootId: string,
   ): Promise<{
     root: AsyncIterable<string | Buffer> | Iterable<string>
-    children: AsyncIterable<[string, string][]>
+    children: AsyncIterable<ObjectLine[]>
   } | null> {
     const head = await repo.head(projectId, rootId, sliceBytes)
     if (head === null) return null
@@ -125,7 +318,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
    * Stream the stored objects among `ids` (unknown skipped), ordered by id, one database batch at a time.
    * Lists from clients are usually the few objects they miss, scattered over the project: read by id.
    */
-  function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<[string, string][]> {
+  function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<ObjectLine[]> {
     return streamSorted(projectId, inBatches([...ids].sort(), readBatch), false)
   }
 
@@ -145,21 +338,21 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     projectId: string,
     batches: AsyncIterable<readonly string[]>,
     dense: boolean,
-  ): AsyncIterable<[string, string][]> {
+  ): AsyncIterable<ObjectLine[]> {
     let byRange = dense
-    const read = async (wanted: readonly string[]): Promise<[string, string][]> => {
-      if (!byRange) return repo.getMany(projectId, wanted)
+    const read = async (wanted: readonly string[]): Promise<ObjectLine[]> => {
+      if (!byRange) return repo.manyLines(projectId, wanted)
       const cap = wanted.length * 2
-      const rows = await repo.getRange(projectId, wanted[0]!, wanted[wanted.length - 1]!, cap)
+      const rows = await repo.rangeLines(projectId, wanted[0]!, wanted[wanted.length - 1]!, cap)
       const want = new Set(wanted)
-      let out: [string, string][] = []
+      let out: ObjectLine[] = []
       for (const row of rows) if (want.delete(row[0])) out.push(row)
       if (rows.length >= cap && out.length < want.size) byRange = false
-      if (want.size > 0) out = out.concat(await repo.getMany(projectId, [...want]))
+      if (want.size > 0) out = out.concat(await repo.manyLines(projectId, [...want]))
       return sortedById(out)
     }
     const it = batches[Symbol.asyncIterator]()
-    const readNext = async (): Promise<[string, string][] | undefined> => {
+    const readNext = async (): Promise<ObjectLine[] | undefined> => {
       for (;;) {
         const next = await it.next()
         if (next.done) return undefined
@@ -209,6 +402,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     },
     parseBatch,
     store,
+    storeStream,
     getObject: repo.get,
     streamTree,
     streamIds,
@@ -237,7 +431,7 @@ function withoutWhitespace(json: string): string {
 }
 
 /** Rows ordered by id (JavaScript's order); already-ordered input, the usual case, is checked in one pass. */
-function sortedById(rows: [string, string][]): [string, string][] {
+function sortedById<T extends [string, unknown]>(rows: T[]): T[] {
   for (let i = 1; i < rows.length; i++) {
     if (rows[i - 1]![0] > rows[i]![0]) return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }

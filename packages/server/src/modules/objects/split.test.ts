@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BatchScanError, scanBatch, splitJsonArray } from './split.js'
+import { BatchScanError, PartScanner, scanBatch, splitJsonArray } from './split.js'
 
 describe('splitJsonArray', () => {
   it('returns each element of an array of objects as its exact text', () => {
@@ -23,7 +23,7 @@ describe('splitJsonArray', () => {
 describe('scanBatch', () => {
   it('picks up each object text with its top-level id, preferring hash, ignoring nested ids', () => {
     const text = '[{"a":{"id":"nested"},"id":"top"} , {"hash":"h1","id":"i1"},{"x":1}]'
-    expect(scanBatch(text)).toEqual([
+    expect(scanBatch(text).map((o) => ({ json: o.bytes.toString(), id: o.id }))).toEqual([
       { json: '{"a":{"id":"nested"},"id":"top"}', id: 'top' },
       { json: '{"hash":"h1","id":"i1"}', id: 'h1' },
       { json: '{"x":1}', id: undefined },
@@ -92,8 +92,118 @@ describe('scanBatch', () => {
       const items = Array.from({ length: 20 }, (_, i) => ({ id: `id${round}-${i}`, v: value(0) }))
       const texts = items.map((o) => JSON.stringify(o))
       const scanned = scanBatch(`[${texts.join(', ')}]`)
-      expect(scanned.map((s) => s.json)).toEqual(texts)
+      expect(scanned.map((s) => s.bytes.toString())).toEqual(texts)
       expect(scanned.map((s) => s.id)).toEqual(items.map((o) => o.id))
     }
+  })
+})
+
+describe('PartScanner (a part as it arrives)', () => {
+  /** Scan `text` pushed in chunks of the given sizes (cycled); the objects' texts and ids, or the failure. */
+  const chunked = (text: string, sizes: number[]) => {
+    const bytes = Buffer.from(text)
+    const out: { json: string; id: string | undefined; escapes: boolean; spaced: boolean }[] = []
+    const scanner = new PartScanner((o) =>
+      out.push({ json: o.bytes.toString(), id: o.id, escapes: o.escapes, spaced: o.spaced }),
+    )
+    try {
+      for (let at = 0, k = 0; at < bytes.length; k++) {
+        const n = sizes[k % sizes.length]!
+        scanner.push(bytes.subarray(at, at + n))
+        at += n
+      }
+      scanner.end()
+    } catch (err) {
+      return (err as BatchScanError).failure
+    }
+    return out
+  }
+
+  it('finds the same objects however the bytes are cut, multi-byte characters and escapes included', () => {
+    const items = Array.from({ length: 40 }, (_, i) => ({
+      id: `${i}`.padStart(32, 'a'),
+      name: i % 3 ? 'Gebäude 東京 🏗️' : 'quote " and \\ backslash {[',
+      v: [i, -i / 7, 1e-7, true, null, { deep: [[{}]] }],
+    }))
+    const texts = items.map((o) => JSON.stringify(o))
+    const text = `\uFEFF [ ${texts.join(' ,\n')} ] \n`
+    const whole = chunked(text, [text.length])
+    expect(Array.isArray(whole) && whole.map((o) => o.json)).toEqual(texts)
+    for (const sizes of [[1], [2, 3], [7], [64, 1, 300], [1000]])
+      expect(chunked(text, sizes), `${sizes}`).toEqual(whole)
+    expect(Array.isArray(whole) && whole.map((o) => [o.id, o.escapes, o.spaced])).toEqual(
+      items.map((o, i) => [o.id, i % 3 === 0, false]),
+    )
+  })
+
+  it('flags objects with raw tabs or line breaks between tokens', () => {
+    expect(chunked('[{"id":"x",\n\t"a": 1}, {"id":"y"}]', [5])).toMatchObject([
+      { id: 'x', spaced: true },
+      { id: 'y', spaced: false },
+    ])
+  })
+
+  it('gathers one object spanning hundreds of chunks and hands it out whole', () => {
+    const closure = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`${i}`.padStart(32, '0'), 1]))
+    const root = JSON.stringify({ id: 'f'.repeat(32), note: 'a } ] " \\" {', __closure: closure })
+    const out = chunked(`[{"id":"${'e'.repeat(32)}"},${root}]`, [1500])
+    expect(Array.isArray(out) && out.map((o) => [o.id, o.json.length])).toEqual([
+      ['e'.repeat(32), 41],
+      ['f'.repeat(32), root.length],
+    ])
+  })
+
+  it('refuses broken batches wherever the chunks are cut', () => {
+    for (const sizes of [[1], [3], [10_000]]) {
+      expect(chunked('[{"id":"x","a":tru}]', sizes)).toBe('not-json')
+      expect(chunked('[{"id":"x","a":1}', sizes)).toBe('not-json')
+      expect(chunked('[{"id":"x","a":"\\q"}, {"b":2}]', sizes)).toBe('not-json')
+      expect(chunked('[{"id":"x"}] {"y":1}', sizes)).toBe('not-json')
+      expect(chunked('{"id":"x"}', sizes)).toBe('not-array')
+      expect(chunked('not json', sizes)).toBe('not-json')
+      expect(chunked('[{"id":"x"}, "s"]', sizes)).toEqual({ notObject: 1 })
+      expect(chunked('', sizes)).toBe('not-json')
+      expect(chunked('[' + '{"a":'.repeat(1001) + '1' + '}'.repeat(1001) + ']', sizes)).toBe('not-json')
+    }
+  })
+})
+
+describe('scanBatch against JSON.parse on mutated texts', () => {
+  it('accepts exactly what JSON.parse accepts (as an array of objects), over 20,000 random one-byte edits', () => {
+    let seed = 11
+    const rand = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * n)
+    const base =
+      '[{"id":"ab12","a":[1,-2.5e+3,0.25,true,false,null],"s":"x\\"y\\\\z\\u00e9 ü","o":{"k":[],"m":{}},"n":-0}]'
+    const alphabet = '{}[]",:.-+eE0123456789 \t\ntrufalsn\\\\u"x'
+    let accepted = 0
+    for (let k = 0; k < 20_000; k++) {
+      const chars = [...base]
+      const at = rand(chars.length)
+      const op = rand(3)
+      const ch = alphabet[rand(alphabet.length)]!
+      if (op === 0) chars.splice(at, 1)
+      else if (op === 1) chars.splice(at, 0, ch)
+      else chars[at] = ch
+      const text = chars.join('')
+      let expected: boolean
+      try {
+        const parsed = JSON.parse(text) as unknown
+        expected =
+          Array.isArray(parsed) && parsed.every((o) => typeof o === 'object' && o !== null && !Array.isArray(o))
+      } catch {
+        expected = false
+      }
+      let got: boolean
+      try {
+        scanBatch(text)
+        got = true
+      } catch (err) {
+        if (!(err instanceof BatchScanError)) throw err
+        got = false
+      }
+      if (got !== expected) expect.fail(`${JSON.stringify(text)}: scanner ${got}, JSON.parse ${expected}`)
+      if (got) accepted++
+    }
+    expect(accepted).toBeGreaterThan(1000)
   })
 })

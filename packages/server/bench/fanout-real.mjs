@@ -13,15 +13,17 @@
 // postgres://postgres@127.0.0.1:5432/test), BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_NODE_ARGS
 // (extra node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_OUT (a file for the
 // client's RESULT objects, per-event figures included), BENCH_NODE_LOG (a folder for each node's stdout, e.g.
-// with BENCH_NODE_ARGS=--trace-gc), plus the client's FAN_*
-// variables (FAN_EVENTS 20, FAN_INTERVAL_MS 500, FAN_WORKERS 2, …; see its header).
+// with BENCH_NODE_ARGS=--trace-gc), BENCH_WARM_CLIENT (1: preload fanout-client-warmup.mjs into the client so
+// that its own first `fetch` does not compile its HTTP stack during the first event; 0: run it cold, as the
+// peer's figures were taken), plus the client's FAN_* variables (FAN_EVENTS 20, FAN_INTERVAL_MS 500,
+// FAN_WORKERS 2, …; see its header).
 import { execFileSync, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import pg from 'pg'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -33,8 +35,27 @@ const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:543
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SIZES = (process.env.BENCH_SUBSCRIBERS ?? '100,1000,5000,10000').split(',').map(Number)
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+const WARM_CLIENT = process.env.BENCH_WARM_CLIENT !== '0'
+const CLIENT_ARGS = WARM_CLIENT ? ['--import', pathToFileURL(join(here, 'fanout-client-warmup.mjs')).href] : []
 // The peer's figures (speckle-server 2.24.0, same machine; /work/shared/BENCHMARKS.md), in ms.
 const PEER = { 100: { p50: 179, p99: 351 }, 1000: { p50: 9_700, p99: 15_800 }, 5000: { p50: 62_000, p99: 123_000 } }
+
+// `node fanout-real.mjs identity <database url> <data dir>`: create the user and its token and print the token.
+// Run as a child so that this process, idle while it times the events, never loads the server: with the server
+// in its heap it ran a ~50 ms major GC on one of the 2 cores during the first event.
+if (process.argv[2] === 'identity') {
+  const { openIdentity } = await import(serverDist)
+  const identity = await openIdentity({ databaseUrl: process.argv[3], dataDir: process.argv[4] })
+  const user = await identity.users.create({ email: 'fanout@example.com', password: 'benchmark-pass', name: 'Fan' })
+  const token = await identity.tokens.create({
+    userId: user.id,
+    name: 'fanout',
+    scopes: ['streams:read', 'streams:write', 'profile:read'],
+  })
+  await identity.close()
+  console.log(token)
+  process.exit(0)
+}
 
 if (!existsSync(client)) throw new Error(`the fan-out client is not at ${client}`)
 function newestMtime(dir) {
@@ -54,7 +75,6 @@ if (
   console.log('dist/ missing or older than src/: npm run build')
   execFileSync('npm', ['run', 'build'], { cwd: repo, stdio: 'inherit' })
 }
-const { openIdentity } = await import(serverDist)
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -124,7 +144,10 @@ async function gql(url, token, query, variables = {}) {
 
 function run(args, env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [client, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [...CLIENT_ARGS, client, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     child.stdout.on('data', (b) => {
       out += b
@@ -139,14 +162,10 @@ try {
   await admin(`CREATE DATABASE ${dbName}`)
   const identityDir = mkdtempSync(join(tmpdir(), 'truss-fanout-id-'))
   dirs.push(identityDir)
-  const identity = await openIdentity({ databaseUrl: dbUrl, dataDir: identityDir })
-  const user = await identity.users.create({ email: 'fanout@example.com', password: 'benchmark-pass', name: 'Fan' })
-  const token = await identity.tokens.create({
-    userId: user.id,
-    name: 'fanout',
-    scopes: ['streams:read', 'streams:write', 'profile:read'],
-  })
-  await identity.close()
+  const token = execFileSync(process.execPath, [fileURLToPath(import.meta.url), 'identity', dbUrl, identityDir], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim()
   const [a, b] = [await startNode(), await startNode()]
   const projectId = (await gql(a.url, token, 'mutation { streamCreate(stream: { name: "Fan-out", isPublic: false }) }'))
     .streamCreate
@@ -159,6 +178,7 @@ try {
     o: { streamId: projectId, objects: [{ id: objectId, speckle_type: 'Base', name: 'fan-out' }] },
   })
   console.log(`nodes ${a.url} (pid ${a.pid}) and ${b.url} (pid ${b.pid}); project ${projectId}`)
+  console.log(WARM_CLIENT ? 'client: HTTP stack warmed before timing' : 'client: cold (BENCH_WARM_CLIENT=0)')
   for (const n of SIZES) {
     console.log(`N=${n}`)
     const out = await run([`${a.url},${b.url}`, token, projectId, modelId, objectId, String(n)], {

@@ -150,6 +150,41 @@ describe('realtime e2e, legacy protocol (graphql-ws) with raw frames', () => {
     for (const client of [first, second, stranger]) expect(await client.next()).toEqual(expected)
   })
 
+  it('delivers small and 64 KiB+ events intact and in order, between keep-alives and ws’s own pongs', async () => {
+    // Events are written to the TCP socket as prebuilt frames, beside `ws`'s own control frames.
+    const clients = [raw(), raw()]
+    let pongs = 0
+    for (const client of clients) {
+      await client.init({ Authorization: 'good' })
+      client.ws.on('pong', () => (pongs += 1))
+      client.send({
+        type: 'start',
+        id: 's',
+        payload: { query: 'subscription { projectVersionsUpdated(id: "p7") { id blob } }' },
+      })
+    }
+    await vi.waitFor(() => expect(node.gateway.stats().sharedSubscribers).toBe(2))
+    await listening('project:p7')
+    const blobOf = (seq: number) => (seq % 2 === 0 ? 'é'.repeat(40_000) : `small ${seq}`)
+    for (let seq = 0; seq < 8; seq += 1) {
+      for (const client of clients) client.ws.ping()
+      await node.hub.publish('project:p7', { id: `v${seq}`, type: 'CREATED', seq, blob: blobOf(seq) })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    for (const client of clients) {
+      for (let seq = 0; seq < 8; seq += 1) {
+        expect(await client.next()).toEqual({
+          type: 'data',
+          id: 's',
+          payload: { data: { projectVersionsUpdated: { id: `v${seq}`, blob: blobOf(seq) } } },
+        })
+      }
+    }
+    await vi.waitFor(() => expect(pongs).toBe(16))
+    expect(Math.min(...clients.map((client) => client.kaCount))).toBeGreaterThan(1)
+    expect(node.gateway.stats().connections).toBe(2)
+  })
+
   it('closes open connections with 1001 when the app closes', async () => {
     const client = raw()
     await client.init({ Authorization: 'good' })

@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import {
   CloseCode,
   encode,
+  KEEP_ALIVE_FRAME,
   parseLegacyFrame,
   parseModernFrame,
   tokenFromInitPayload,
@@ -26,18 +27,21 @@ import {
   type ModernServerMessage,
   type OperationPayload,
   type ProtocolKind,
+  textFrame,
 } from './protocol.js'
 // Parsed and validated documents, shared with the HTTP route (clients start the same few subscriptions).
 import { documentCacheOf, type PreparedDocument } from '../graphql/document-cache.js'
-import { canonicalKey, type SharedSubscriptions } from './shared.js'
+import { canonicalKey, createEnvelope, type SharedSubscriptions } from './shared.js'
 
-/** What a connection needs of its socket; `ws`'s WebSocket fits, and so does the tests' in-memory socket. */
+/**
+ * What a connection needs of its socket: the gateway's wrapper of a `ws` WebSocket and its TCP socket, or the
+ * tests' in-memory socket.
+ */
 export interface RealtimeSocket {
   /** Bytes queued to send and not yet handed to the kernel. */
   readonly bufferedAmount: number
-  send(data: string): void
-  /** UTF-8 text as bytes; `binary: false` sends it as a text frame (as `ws` takes it). */
-  send(data: Buffer, options: { binary: boolean }): void
+  /** One complete WebSocket frame (protocol.ts `textFrame`), written as is; dropped once the socket closes. */
+  sendFrame(frame: Buffer): void
   close(code: number, reason: string): void
   /** Drop the connection at once, discarding what is queued. */
   terminate(): void
@@ -132,8 +136,6 @@ function streamError(error: unknown): GraphQLFormattedError {
   return { message, ...(typeof code === 'string' ? { extensions: { code } } : {}) }
 }
 
-const TEXT = { binary: false }
-
 // A close reason is at most 123 bytes (RFC 6455 §5.5).
 const MAX_CLOSE_REASON = 120
 
@@ -157,11 +159,11 @@ export function createConnection<P, C>(
   // ---- sending ----
 
   function send(message: LegacyServerMessage | ModernServerMessage): void {
-    sendFrame(encode(message))
+    sendFrame(textFrame(encode(message)))
   }
 
-  /** An encoded frame (shared results come as bytes framed once for all alike subscribers, not re-encoded). */
-  function sendFrame(frame: string | Buffer): void {
+  /** A complete frame (shared results and `ka` come framed once for every connection they go to). */
+  function sendFrame(frame: Buffer): void {
     if (state.state === 'closed') return
     // Checked before each send, so a connection holds at most the bound plus one message.
     if (socket.bufferedAmount > options.maxBufferedBytes) {
@@ -170,8 +172,7 @@ export function createConnection<P, C>(
       socket.terminate()
       return
     }
-    if (typeof frame === 'string') socket.send(frame)
-    else socket.send(frame, TEXT)
+    socket.sendFrame(frame)
   }
 
   function closeSocket(code: number, reason: string): void {
@@ -223,11 +224,11 @@ export function createConnection<P, C>(
       state = {
         state: 'ready',
         ...ready,
-        stopKeepAlive: clock.setInterval(() => send({ type: 'ka' }), options.keepAliveMs),
+        stopKeepAlive: clock.setInterval(() => sendFrame(KEEP_ALIVE_FRAME), options.keepAliveMs),
       }
       send({ type: 'connection_ack' })
       // subscriptions-transport-ws sends the first `ka` right after the ack.
-      send({ type: 'ka' })
+      sendFrame(KEEP_ALIVE_FRAME)
     } else {
       state = { state: 'ready', ...ready, stopKeepAlive: () => undefined }
       send({ type: 'connection_ack' })
@@ -335,14 +336,17 @@ export function createConnection<P, C>(
 
   /**
    * Hand this operation's authorized stream to the node's shared executions: results arrive as one JSON
-   * string per group and event, framed here with this operation's id.
+   * string per group and event, framed once per event for every operation with this envelope.
    */
   function share(opId: string, operation: Operation, stream: AsyncIterator<ExecutionResult>, key: string): void {
-    const head = `{"type":${kind === 'legacy' ? '"data"' : '"next"'},"id":${JSON.stringify(opId)},"payload":`
+    const envelope = createEnvelope(
+      `{"type":${kind === 'legacy' ? '"data"' : '"next"'},"id":${JSON.stringify(opId)},"payload":`,
+      '}',
+    )
     operation.stream = undefined
     operation.leave = options.sharing!.subscriptions.attach(key, stream, {
       result(result) {
-        if (current(opId, operation)) sendFrame(result.framed(head, '}'))
+        if (current(opId, operation)) sendFrame(result.frame(envelope))
       },
       failed(error) {
         if (!current(opId, operation)) return

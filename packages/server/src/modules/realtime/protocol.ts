@@ -138,6 +138,34 @@ export function encode(message: LegacyServerMessage | ModernServerMessage): stri
   return JSON.stringify(message)
 }
 
+// ---- WebSocket framing (RFC 6455 §5.2) ----
+
+/**
+ * `text` as one complete WebSocket text frame as a server sends it (FIN, opcode 1, unmasked), ready to be
+ * written to the socket as is. Built once and written to every subscriber it is for: this skips `ws`'s
+ * per-send framing and its two-buffer `writev`.
+ */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text)
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10
+  const frame = Buffer.allocUnsafe(header + length)
+  frame[0] = 0x81
+  if (header === 2) {
+    frame[1] = length
+  } else if (header === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeBigUInt64BE(BigInt(length), 2)
+  }
+  frame.write(text, header)
+  return frame
+}
+
+/** The legacy protocol's keep-alive, framed once for every connection. */
+export const KEEP_ALIVE_FRAME = textFrame(encode({ type: 'ka' }))
+
 // ---- connection_init payload ----
 
 const initAuth = z.object({

@@ -14,20 +14,18 @@ import { createRealtimeHub } from './hub.js'
 import type { ProtocolKind } from './protocol.js'
 import { canonicalKey, createSharedSubscriptions } from './shared.js'
 import { verifyTestToken, type TestContext, type TestPrincipal } from './test-utils/schema.js'
-import { FakeClock, flush, TestSocket } from './test-utils/socket.js'
+import { FakeClock, flush, frameText, TestSocket } from './test-utils/socket.js'
 
 const logger = pino({ level: 'silent' })
 
-/** Keeps the raw text of every frame, to compare what was actually sent. */
+/** Keeps the raw text and the bytes of every frame, to compare what was actually sent. */
 class RawSocket extends TestSocket {
   readonly raw: string[] = []
   readonly buffers: Buffer[] = []
-  override send(data: string | Buffer, options?: { binary: boolean }): void {
-    // Both protocols are text: bytes must go out as a text frame.
-    if (typeof data !== 'string' && options?.binary !== false) throw new Error('a Buffer sent as a binary frame')
-    super.send(data)
-    this.raw.push(data.toString())
-    if (typeof data !== 'string') this.buffers.push(data)
+  override sendFrame(frame: Buffer): void {
+    super.sendFrame(frame)
+    this.raw.push(frameText(frame))
+    this.buffers.push(frame)
   }
 }
 
@@ -95,6 +93,7 @@ function setup() {
     await flush()
     socket.take()
     socket.raw.length = 0
+    socket.buffers.length = 0
     const start = (id: string, projectId = 'p1') =>
       send({
         type: kind === 'legacy' ? 'start' : 'subscribe',

@@ -3,7 +3,8 @@
  * per subscriber). Subscribers whose operations are interchangeable — the same query text, operation name,
  * variables and extensions, run for an equivalent principal — form a group. The group runs ONE graphql-js
  * event stream: for each bus event, one execution and one `JSON.stringify`; every member then sends that
- * same JSON inside its own protocol envelope (connection.ts builds the frame by string concatenation).
+ * same JSON inside its own protocol envelope, as a WebSocket frame built once per event for all the members
+ * with that envelope.
  *
  * Authorization stays per subscriber: every subscriber still runs its own `subscribe()` (the subscription
  * resolver's authorization, with its own context) before it joins; only the per-event work is shared. Its own
@@ -21,16 +22,30 @@
  */
 import type { ExecutionResult } from 'graphql'
 import type { Logger } from 'pino'
+import { textFrame } from './protocol.js'
+
+/** What a member wraps each result in: `prefix + json + suffix`. Made once per operation (`createEnvelope`). */
+export interface Envelope {
+  readonly prefix: string
+  readonly suffix: string
+  /** Equal for equal envelopes; one string per envelope, so its hash is computed once, not once per event. */
+  readonly key: string
+}
+
+export function createEnvelope(prefix: string, suffix: string): Envelope {
+  return { prefix, suffix, key: `${prefix}\u0000${suffix}` }
+}
 
 /** One event's result, the same for every member of a group. */
 export interface SharedResult {
   /** The JSON of the `ExecutionResult`. */
   readonly json: string
   /**
-   * `prefix + json + suffix` as UTF-8 bytes, built once per distinct envelope: members whose frames are
-   * alike (same protocol, same operation id, as most clients' first subscription is `"1"`) send one buffer.
+   * `prefix + json + suffix` as one WebSocket text frame, built once per distinct envelope: members whose
+   * frames are alike (same protocol, same operation id, as most clients' first subscription is `"1"`) send
+   * one buffer.
    */
-  framed(prefix: string, suffix: string): Buffer
+  frame(envelope: Envelope): Buffer
 }
 
 /** One subscriber of a group (a connection's operation). */
@@ -122,10 +137,9 @@ function sharedResult(json: string): SharedResult {
   const frames = new Map<string, Buffer>()
   return {
     json,
-    framed(prefix, suffix) {
-      const key = `${prefix}\u0000${suffix}`
+    frame({ prefix, suffix, key }) {
       let frame = frames.get(key)
-      if (frame === undefined) frames.set(key, (frame = Buffer.from(`${prefix}${json}${suffix}`)))
+      if (frame === undefined) frames.set(key, (frame = textFrame(`${prefix}${json}${suffix}`)))
       return frame
     },
   }

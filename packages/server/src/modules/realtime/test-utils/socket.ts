@@ -7,6 +7,17 @@ export interface Frame {
   payload?: unknown
 }
 
+/** The text a server's WebSocket frame carries; throws on anything but one unmasked, final text frame. */
+export function frameText(frame: Buffer): string {
+  if (frame[0] !== 0x81) throw new Error(`not a final text frame: first byte ${frame[0]}`)
+  const marker = frame[1]!
+  if (marker & 0x80) throw new Error('a server frame must not be masked')
+  const [length, start] =
+    marker === 126 ? [frame.readUInt16BE(2), 4] : marker === 127 ? [Number(frame.readBigUInt64BE(2)), 10] : [marker, 2]
+  if (frame.length !== start + length) throw new Error(`frame says ${length} bytes, carries ${frame.length - start}`)
+  return frame.toString('utf8', start)
+}
+
 export class TestSocket implements RealtimeSocket {
   bufferedAmount = 0
   readonly frames: Frame[] = []
@@ -15,9 +26,9 @@ export class TestSocket implements RealtimeSocket {
   /** Called when the socket closes, as `ws` emits `close`. */
   onClose: () => void = () => undefined
 
-  send(data: string | Buffer): void {
+  sendFrame(frame: Buffer): void {
     if (this.closedWith || this.terminated) throw new Error('send on a closed socket')
-    this.frames.push(JSON.parse(data.toString()) as Frame)
+    this.frames.push(JSON.parse(frameText(frame)) as Frame)
   }
 
   close(code: number, reason: string): void {

@@ -95,68 +95,80 @@ async function runMode(mode) {
     await new Promise((resolve) => child.on('exit', resolve))
   }
   let server = await startServer()
-  console.log(`\n## ${mode}: ${N} objects (server pid ${server.pid})`)
-  const base = `http://127.0.0.1:${port}`
-  const clientEnv = {
-    ...env,
-    BENCH_SEED: process.env.BENCH_SEED ?? 'truss-bench',
-    BENCH_SERVER_PID: String(server.pid),
-    ...(mode === 'postgres' ? { BENCH_DB_COMM: 'postgres' } : {}),
+  // Whatever happens (a refused upload, Ctrl-C), the server is stopped and the scratch database dropped.
+  const onSignal = () => {
+    server.kill('SIGTERM')
+    process.exit(130)
   }
-  // Upload first, polling /healthz every 20 ms meanwhile (the "HTTP never freezes" target), then the
-  // read phases on the same data (same seed, same ids).
-  const phases = (process.env.BENCH_PHASES ?? 'upload,download,getobjects,objectstream,diff').split(',')
-  const health = []
-  let polling = phases.includes('upload')
-  const poll = () => {
-    if (!polling) return
-    const sent = performance.now()
-    fetch(`${base}/healthz`)
-      .then((r) => r.arrayBuffer())
-      .then(() => health.push(performance.now() - sent))
-      .catch(() => health.push(Infinity))
-      .finally(() => setTimeout(poll, 20))
-  }
-  poll()
-  const run = (phaseList) =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [client, base, token, project.id, N], {
-        env: { ...clientEnv, BENCH_PHASES: phaseList },
-        stdio: ['ignore', 'pipe', 'inherit'],
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    console.log(`\n## ${mode}: ${N} objects (server pid ${server.pid})`)
+    const base = `http://127.0.0.1:${port}`
+    const clientEnv = {
+      ...env,
+      BENCH_SEED: process.env.BENCH_SEED ?? 'truss-bench',
+      BENCH_SERVER_PID: String(server.pid),
+      ...(mode === 'postgres' ? { BENCH_DB_COMM: 'postgres' } : {}),
+    }
+    // Upload first, polling /healthz every 20 ms meanwhile (the "HTTP never freezes" target), then the
+    // read phases on the same data (same seed, same ids).
+    const phases = (process.env.BENCH_PHASES ?? 'upload,download,getobjects,objectstream,diff').split(',')
+    const health = []
+    let polling = phases.includes('upload')
+    const poll = () => {
+      if (!polling) return
+      const sent = performance.now()
+      fetch(`${base}/healthz`)
+        .then((r) => r.arrayBuffer())
+        .then(() => health.push(performance.now() - sent))
+        .catch(() => health.push(Infinity))
+        .finally(() => setTimeout(poll, 20))
+    }
+    poll()
+    const run = (phaseList) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [client, base, token, project.id, N], {
+          env: { ...clientEnv, BENCH_PHASES: phaseList },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+        let out = ''
+        child.stdout.on('data', (b) => (out += b))
+        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`client exited with ${code}`))))
       })
-      let out = ''
-      child.stdout.on('data', (b) => (out += b))
-      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`client exited with ${code}`))))
-    })
-  const printOut = (out) => {
-    for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
-  }
-  if (phases.includes('upload')) {
-    printOut(await run('upload'))
-    polling = false
-    health.sort((a, b) => a - b)
-    const pct = (p) => health[Math.min(health.length - 1, Math.ceil((p / 100) * health.length) - 1)]
-    console.log(`server peak RSS during upload: ${peakRssMb(server.pid)} MB`)
-    console.log(
-      `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
-    )
-  }
-  const rest = phases.filter((p) => p !== 'upload')
-  if (rest.length > 0 && phases.includes('upload') && process.env.BENCH_RESTART !== '0') {
-    // A fresh server process for the reads, so their peak RSS is their own (V8 keeps the upload's heap).
-    await stopServer(server)
-    server = await startServer()
-    clientEnv.BENCH_SERVER_PID = String(server.pid)
-  }
-  if (rest.length > 0) printOut(await run(rest.join(',')))
-  if (rest.length > 0) console.log(`server peak RSS during ${rest.join(', ')}: ${peakRssMb(server.pid)} MB`)
-  await stopServer(server)
-  rmSync(dataDir, { recursive: true, force: true })
-  if (dbName) {
-    const admin = new pg.Client({ connectionString: ADMIN_URL })
-    await admin.connect()
-    await admin.query(`DROP DATABASE ${dbName}`)
-    await admin.end()
+    const printOut = (out) => {
+      for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
+    }
+    if (phases.includes('upload')) {
+      printOut(await run('upload'))
+      polling = false
+      health.sort((a, b) => a - b)
+      const pct = (p) => health[Math.min(health.length - 1, Math.ceil((p / 100) * health.length) - 1)]
+      console.log(`server peak RSS during upload: ${peakRssMb(server.pid)} MB`)
+      console.log(
+        `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
+      )
+    }
+    const rest = phases.filter((p) => p !== 'upload')
+    if (rest.length > 0 && phases.includes('upload') && process.env.BENCH_RESTART !== '0') {
+      // A fresh server process for the reads, so their peak RSS is their own (V8 keeps the upload's heap).
+      await stopServer(server)
+      server = await startServer()
+      clientEnv.BENCH_SERVER_PID = String(server.pid)
+    }
+    if (rest.length > 0) printOut(await run(rest.join(',')))
+    if (rest.length > 0) console.log(`server peak RSS during ${rest.join(', ')}: ${peakRssMb(server.pid)} MB`)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (server.exitCode === null) await stopServer(server)
+    rmSync(dataDir, { recursive: true, force: true })
+    if (dbName) {
+      const admin = new pg.Client({ connectionString: ADMIN_URL })
+      await admin.connect()
+      await admin.query(`DROP DATABASE ${dbName}`)
+      await admin.end()
+    }
   }
 }
 

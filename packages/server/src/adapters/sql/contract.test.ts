@@ -23,8 +23,10 @@ import {
   SqlClosed,
   SqlConfigError,
   SqlError,
+  sqlLiteral,
   type Sql,
 } from './index.js'
+import { copyTextChunks } from './pglite.js'
 
 const silent = pino({ level: 'silent' })
 const uniqueName = (label: string): string => `${label}_${randomBytes(5).toString('hex')}`
@@ -41,6 +43,16 @@ const AWKWARD: (string | null)[][] = [
   [null, ''],
   ['\\t literal backslash-t', 'trailing backslash\\'],
 ]
+
+async function* textPieces(texts: string[]): AsyncIterable<Uint8Array> {
+  for (const text of texts) yield Buffer.from(text)
+}
+
+async function collectBytes(source: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const all: Uint8Array[] = []
+  for await (const chunk of source) all.push(chunk)
+  return all
+}
 
 async function collect<R>(batches: AsyncIterable<R[]>): Promise<R[][]> {
   const all: R[][] = []
@@ -321,6 +333,123 @@ export function sqlContract(name: string, makeSql: () => Promise<Sql>): void {
       expect((await sql.query(`SELECT count(*)::int AS n FROM ${table}`)).rows).toEqual([{ n: 0 }])
     })
 
+    it('loads streamed COPY text cut anywhere, inside a transaction too, and keeps the pieces intact', async () => {
+      const table = uniqueName('copy_text')
+      await sql.query(`CREATE TABLE ${table} (id text PRIMARY KEY, data text)`)
+      const text = Buffer.from(
+        Array.from({ length: 3000 }, (_, i) => `id-${i}\t{"n":${i},"s":"ü \\\\t 漢"}\n`).join(''),
+      )
+      const copy = Buffer.from(text)
+      // Pieces of 1 to 97 bytes: rows, and multi-byte characters, split across pieces.
+      async function* pieces(): AsyncIterable<Uint8Array> {
+        for (let at = 0, k = 0; at < text.length; k++) {
+          const n = 1 + ((k * 37) % 97)
+          yield text.subarray(at, at + n)
+          at += n
+          if (k % 50 === 0) await new Promise((r) => setImmediate(r))
+        }
+      }
+      expect(await sql.transaction((tx) => tx.copyText(table, ['id', 'data'], pieces()))).toBe(3000)
+      expect(text.equals(copy)).toBe(true)
+      const { rows } = await sql.query(
+        `SELECT count(*)::int AS n, max(data) FILTER (WHERE id = 'id-2999') AS last FROM ${table}`,
+      )
+      expect(rows).toEqual([{ n: 3000, last: '{"n":2999,"s":"ü \\t 漢"}' }])
+      // Outside a transaction, and a last row without its newline.
+      expect(await sql.copyText(table, ['id', 'data'], textPieces(['x\t1\n', 'y\t2']))).toBe(2)
+      expect((await sql.query(`SELECT data FROM ${table} WHERE id = 'y'`)).rows).toEqual([{ data: '2' }])
+    })
+
+    it('loads one row larger than a PGlite COPY chunk that arrives in many pieces', async () => {
+      const table = uniqueName('copy_text_big')
+      await sql.query(`CREATE TABLE ${table} (id text PRIMARY KEY, data text)`)
+      const big = 'x'.repeat(9 * 1024 * 1024)
+      async function* pieces(): AsyncIterable<Uint8Array> {
+        yield Buffer.from('small\tone\nbig\t')
+        for (let at = 0; at < big.length; at += 300_000) yield Buffer.from(big.slice(at, at + 300_000))
+        yield Buffer.from('\nlast\tone\n')
+      }
+      expect(await sql.copyText(table, ['id', 'data'], pieces())).toBe(3)
+      const { rows } = await sql.query(`SELECT id, length(data) AS n FROM ${table} ORDER BY id`)
+      expect(rows).toEqual([
+        { id: 'big', n: big.length },
+        { id: 'last', n: 3 },
+        { id: 'small', n: 3 },
+      ])
+    })
+
+    it('abandons a streamed COPY when its source throws (nothing stored, the source error rethrown) or on a duplicate key, and stays usable', async () => {
+      const table = uniqueName('copy_text_fail')
+      await sql.query(`CREATE TABLE ${table} (id text PRIMARY KEY, v text)`)
+      class SourceFailed extends Error {}
+      async function* failing(): AsyncIterable<Uint8Array> {
+        yield Buffer.from('a\t1\nb\t2\n')
+        await new Promise((r) => setTimeout(r, 20))
+        throw new SourceFailed('bad batch')
+      }
+      await expect(sql.copyText(table, ['id', 'v'], failing())).rejects.toBeInstanceOf(SourceFailed)
+      await expect(
+        sql.transaction(async (tx) => {
+          await tx.query(`INSERT INTO ${table} VALUES ('before', '0')`)
+          await tx.copyText(table, ['id', 'v'], failing())
+        }),
+      ).rejects.toBeInstanceOf(SourceFailed)
+      await expect(sql.copyText(table, ['id', 'v'], textPieces(['c\t1\nd\t2\n', 'c\t3\n']))).rejects.toMatchObject({
+        code: '23505',
+      })
+      await expect(sql.copyText(table, ['id', 'v'], textPieces(['e\t1\t2\n']))).rejects.toBeInstanceOf(SqlError)
+      expect((await sql.query(`SELECT count(*)::int AS n FROM ${table}`)).rows).toEqual([{ n: 0 }])
+      // Still usable, more times over than a pool has connections.
+      for (let i = 0; i < 12; i++) {
+        await expect(sql.copyText(table, ['id', 'v'], failing())).rejects.toBeInstanceOf(SourceFailed)
+      }
+      expect(await sql.copyText(table, ['id', 'v'], textPieces(['ok\t1\n']))).toBe(1)
+      expect(await sql.copyText(table, ['id', 'v'], textPieces([]))).toBe(0)
+      expect((await sql.query(`SELECT id FROM ${table}`)).rows).toEqual([{ id: 'ok' }])
+    })
+
+    it("streams COPY TO text: a query's rows as escaped, tab-separated lines, values quoted by sqlLiteral", async () => {
+      const table = uniqueName('copy_out')
+      await sql.query(`CREATE TABLE ${table} (id serial PRIMARY KEY, a text, b text)`)
+      await sql.copyFrom(table, ['a', 'b'], AWKWARD)
+      const out = Buffer.concat(await collectBytes(sql.copyOut(`SELECT a, b FROM ${table} ORDER BY id`)))
+      const escape = (v: string | null): string =>
+        v === null
+          ? '\\N'
+          : v.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t')
+      expect(out.toString('utf8')).toBe(AWKWARD.map((row) => row.map(escape).join('\t') + '\n').join(''))
+      const quoted = `it's "quoted" \\ ü`
+      const one = Buffer.concat(await collectBytes(sql.copyOut(`SELECT ${sqlLiteral(quoted)} AS v`)))
+      expect(one.toString('utf8')).toBe(`it's "quoted" \\\\ ü\n`)
+      expect(await collectBytes(sql.copyOut(`SELECT 1 WHERE false`))).toEqual([])
+      expect(() => sqlLiteral('nul\0')).toThrow(TypeError)
+    })
+
+    it('streams a large COPY TO in order, frees it when the reader stops early (many times over), and reports query errors', async () => {
+      const query = `SELECT g, repeat('y', 100) FROM generate_series(1, 200000) g ORDER BY g`
+      let bytes = 0
+      let last = ''
+      for await (const chunk of sql.copyOut(query)) {
+        bytes += chunk.length
+        last = Buffer.from(chunk).toString('latin1')
+      }
+      const line = (g: number): string => `${g}\t${'y'.repeat(100)}\n`
+      let expected = 0
+      for (let g = 1; g <= 200_000; g++) expected += line(g).length
+      expect(bytes).toBe(expected)
+      expect(last.endsWith(line(200_000))).toBe(true)
+      for (let i = 0; i < 12; i++) {
+        for await (const chunk of sql.copyOut(query)) {
+          expect(Buffer.from(chunk).toString('latin1').startsWith(line(1))).toBe(true)
+          break
+        }
+      }
+      expect((await sql.query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }])
+      await expect(collectBytes(sql.copyOut('SELECT nope FROM nowhere'))).rejects.toMatchObject({ code: '42P01' })
+      await expect(collectBytes(sql.copyOut('SELECT 1/0'))).rejects.toMatchObject({ code: '22012' })
+      expect((await sql.query('SELECT 3 AS n')).rows).toEqual([{ n: 3 }])
+    })
+
     it('streams a cursor in batches of batchSize', async () => {
       const batches = await collect(
         sql.cursor<{ g: number }>('SELECT g FROM generate_series(1, $1::int) g ORDER BY g', [2500], {
@@ -448,18 +577,43 @@ export function sqlContract(name: string, makeSql: () => Promise<Sql>): void {
 describe('PGlite', () => {
   sqlContract('pglite', () => openTestPglite())
 
-  // Unloaded, the largest gap is ≈ 20 ms. On a machine loaded far past its cores the OS alone can
-  // deschedule the main thread for ~100 ms, hence the retries; a main thread blocked by the query
-  // would show a gap of seconds on every attempt.
-  it('keeps the main thread responsive while a heavy query runs (timer gap under 100 ms)', { retry: 2 }, async () => {
+  it('cuts streamed COPY text into whole rows of about the chunk size, each in a buffer of its own', async () => {
+    const rows = Array.from({ length: 500 }, (_, i) => `row-${i}\t${'v'.repeat(i % 37)}\n`).join('')
+    const source = Buffer.from(rows + 'tail\twithout newline')
+    async function* pieces(): AsyncIterable<Uint8Array> {
+      for (let at = 0, k = 0; at < source.length; k++) {
+        const n = 1 + ((k * 53) % 211)
+        yield source.subarray(at, at + n)
+        at += n
+      }
+    }
+    const chunks: Uint8Array[] = []
+    for await (const chunk of copyTextChunks(pieces(), 1000)) chunks.push(chunk)
+    expect(Buffer.concat(chunks).equals(source)).toBe(true)
+    expect(chunks.length).toBeGreaterThan(5)
+    for (const chunk of chunks.slice(0, -1)) {
+      expect(chunk[chunk.length - 1]).toBe(0x0a)
+      // Cut at the last row end once 1,000 bytes are gathered: within a piece (≤ 211) and a row (< 60) of it.
+      expect(chunk.length).toBeGreaterThan(1000 - 211 - 60)
+      expect(chunk.length).toBeLessThan(1000 + 211)
+      expect(chunk.buffer.byteLength).toBe(chunk.length) // transferable without taking the source along
+    }
+  })
+
+  // The heavy query runs in PGlite's worker; the main thread must keep turning its event loop meanwhile.
+  // Run on the main thread, the query would block it for its whole duration (a gap as long as the query,
+  // a handful of ticks). A machine loaded past its cores can deschedule the thread for a while (CI saw
+  // a single 1 s gap with the suite's other files running), so the test asserts what a blocked thread can
+  // never show: most ticks on time, and no gap near the query's length.
+  it('keeps the main thread responsive while a heavy query runs', async () => {
     const sql = await openTestPglite()
     try {
       await sql.query('CREATE TABLE IF NOT EXISTS heavy (id int, h text)')
+      const gaps: number[] = []
       let last = performance.now()
-      let maxGap = 0
       const timer = setInterval(() => {
         const now = performance.now()
-        maxGap = Math.max(maxGap, now - last)
+        gaps.push(now - last)
         last = now
       }, 5)
       const started = performance.now()
@@ -468,7 +622,11 @@ describe('PGlite', () => {
       clearInterval(timer)
       expect(result.rowCount).toBe(1_000_000)
       expect(elapsed).toBeGreaterThan(500) // the query really was heavy
-      expect(maxGap).toBeLessThan(100)
+      gaps.sort((a, b) => a - b)
+      const median = gaps[Math.floor(gaps.length / 2)]!
+      expect(gaps.length).toBeGreaterThan(elapsed / 50)
+      expect(median).toBeLessThan(25)
+      expect(gaps[gaps.length - 1]!).toBeLessThan(elapsed / 2)
     } finally {
       await sql.close()
     }

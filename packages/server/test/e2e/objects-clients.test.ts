@@ -406,84 +406,88 @@ describe('/healthz during a large upload on PGlite', () => {
     await s?.close()
   })
 
-  it(`keeps /healthz answering (p99 < 500 ms here, < 100 ms is benchmarked; polled every ${POLL_MS} ms) while ${LOAD_OBJECTS} objects of ~1 KB are uploaded`, async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        UPLOADER,
-        s.url,
-        s.privateProject,
-        s.ownerToken,
-        String(LOAD_OBJECTS),
-      ],
-      { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-    const ready = new Promise<void>((resolve) => {
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c.toString()
-        if (stdout.startsWith('ready\n')) resolve()
+  it(
+    `keeps /healthz answering (p99 < 500 ms here, < 100 ms is benchmarked; polled every ${POLL_MS} ms) while ${LOAD_OBJECTS} objects of ~1 KB are uploaded`,
+    { timeout: 180_000 },
+    async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          UPLOADER,
+          s.url,
+          s.privateProject,
+          s.ownerToken,
+          String(LOAD_OBJECTS),
+        ],
+        { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
+      )
+      let stdout = ''
+      let stderr = ''
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      const ready = new Promise<void>((resolve) => {
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString()
+          if (stdout.startsWith('ready\n')) resolve()
+        })
+        void exited.then(() => resolve())
       })
-      void exited.then(() => resolve())
-    })
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    await ready
-    const poller = new Worker(POLLER, { eval: true, workerData: { url: `${s.url}/healthz`, intervalMs: POLL_MS } })
-    await new Promise((resolve) => poller.once('online', resolve))
-    // The server's own event loop (this process), to tell its stalls from a busy machine's.
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-    loopDelay.enable()
-    const loadBefore = loadavg()[0]!
-    child.stdin.write('go\n')
-    const code = await exited
-    loopDelay.disable()
-    const samples = await new Promise<{ ms: number; status: number }[]>((resolve) => {
-      poller.once('message', resolve)
-      poller.postMessage('stop')
-    })
-    await poller.terminate()
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+      await ready
+      const poller = new Worker(POLLER, { eval: true, workerData: { url: `${s.url}/healthz`, intervalMs: POLL_MS } })
+      await new Promise((resolve) => poller.once('online', resolve))
+      // The server's own event loop (this process), to tell its stalls from a busy machine's.
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      loopDelay.enable()
+      const loadBefore = loadavg()[0]!
+      child.stdin.write('go\n')
+      const code = await exited
+      loopDelay.disable()
+      const samples = await new Promise<{ ms: number; status: number }[]>((resolve) => {
+        poller.once('message', resolve)
+        poller.postMessage('stop')
+      })
+      await poller.terminate()
 
-    expect(code, stderr).toBe(0)
-    const { id, uploadMs } = JSON.parse(stdout.slice('ready\n'.length)) as { id: string; uploadMs: number }
-    const latencies = samples.map((x) => x.ms).sort((a, b) => a - b)
-    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!
-    const figures = {
-      uploadMs,
-      objectsPerSecond: Math.round((LOAD_OBJECTS / uploadMs) * 1000),
-      polls: latencies.length,
-      p50: Math.round(pct(50)),
-      p99: Math.round(pct(99)),
-      max: Math.round(latencies.at(-1)!),
-      serverLoopDelayP99: Math.round(loopDelay.percentile(99) / 1e6),
-      serverLoopDelayMax: Math.round(loopDelay.max / 1e6),
-      loadAverage: [loadBefore, loadavg()[0]!].map((l) => l.toFixed(1)).join(' → '),
-      cores: availableParallelism(),
-    }
-    console.info(`/healthz during upload: ${JSON.stringify(figures)}`)
+      expect(code, stderr).toBe(0)
+      const { id, uploadMs } = JSON.parse(stdout.slice('ready\n'.length)) as { id: string; uploadMs: number }
+      const latencies = samples.map((x) => x.ms).sort((a, b) => a - b)
+      const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!
+      const figures = {
+        uploadMs,
+        objectsPerSecond: Math.round((LOAD_OBJECTS / uploadMs) * 1000),
+        polls: latencies.length,
+        p50: Math.round(pct(50)),
+        p99: Math.round(pct(99)),
+        max: Math.round(latencies.at(-1)!),
+        serverLoopDelayP99: Math.round(loopDelay.percentile(99) / 1e6),
+        serverLoopDelayMax: Math.round(loopDelay.max / 1e6),
+        loadAverage: [loadBefore, loadavg()[0]!].map((l) => l.toFixed(1)).join(' → '),
+        cores: availableParallelism(),
+      }
+      console.info(`/healthz during upload: ${JSON.stringify(figures)}`)
 
-    expect(samples.every((x) => x.status === 200)).toBe(true)
-    expect(latencies.length).toBeGreaterThan(uploadMs / POLL_MS / 2)
-    // The < 100 ms p99 target is measured by `npm run bench -w @truss/server` (BENCH_PHASES=healthz) on a quiet
-    // machine; here, with other test files sharing the two cores, the test proves HTTP is never frozen: a
-    // PGlite query on the main thread would stall it for seconds.
-    expect(figures.p99).toBeLessThan(500)
+      expect(samples.every((x) => x.status === 200)).toBe(true)
+      expect(latencies.length).toBeGreaterThan(uploadMs / POLL_MS / 2)
+      // The < 100 ms p99 target is measured by `npm run bench -w @truss/server` (BENCH_PHASES=healthz) on a quiet
+      // machine; here, with other test files sharing the two cores, the test proves HTTP is never frozen: a
+      // PGlite query on the main thread would stall it for seconds.
+      expect(figures.p99).toBeLessThan(500)
 
-    // Everything arrived: the root names every element and group in its closure, and the server holds them.
-    const root = await http(`${s.url}/objects/${s.privateProject}/${id}/single`, { token: s.ownerToken })
-    const closure = Object.keys((JSON.parse(root.text) as { __closure: Record<string, number> }).__closure)
-    expect(closure).toHaveLength(LOAD_OBJECTS + 100)
-    const known = await postJson(
-      `${s.url}/api/diff/${s.privateProject}`,
-      { objects: JSON.stringify(closure) },
-      s.ownerToken,
-    )
-    const missing = Object.entries(JSON.parse(known.text) as Record<string, boolean>).filter(([, has]) => !has)
-    expect(missing).toHaveLength(0)
-  })
+      // Everything arrived: the root names every element and group in its closure, and the server holds them.
+      const root = await http(`${s.url}/objects/${s.privateProject}/${id}/single`, { token: s.ownerToken })
+      const closure = Object.keys((JSON.parse(root.text) as { __closure: Record<string, number> }).__closure)
+      expect(closure).toHaveLength(LOAD_OBJECTS + 100)
+      const known = await postJson(
+        `${s.url}/api/diff/${s.privateProject}`,
+        { objects: JSON.stringify(closure) },
+        s.ownerToken,
+      )
+      const missing = Object.entries(JSON.parse(known.text) as Record<string, boolean>).filter(([, has]) => !has)
+      expect(missing).toHaveLength(0)
+    },
+  )
 })

@@ -271,3 +271,120 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     expect(asked).toEqual(copy)
   })
 })
+
+describe('objects service uploads at once (postgres)', () => {
+  let sql: Sql
+  let drop: () => Promise<void>
+
+  beforeAll(async () => {
+    const db = await createTestPostgresDatabase()
+    drop = db.drop
+    const { createPostgresSql } = await import('../../adapters/sql/postgres.js')
+    const { pino } = await import('pino')
+    sql = await createPostgresSql({ url: db.url, logger: pino({ level: 'silent' }) })
+    await runMigrations(sql)
+  }, 60_000)
+
+  afterAll(async () => {
+    await sql?.close()
+    await drop?.()
+  })
+
+  /** An upload of one part whose first 400 objects (more than a COPY piece) arrive, then the rest once released. */
+  function stalledUpload(salt: string) {
+    const rows = Array.from({ length: 600 }, (_, i) => {
+      const id = idOf(i, salt)
+      return { id, json: `{"id":"${id}","speckle_type":"Base","pad":"${'x'.repeat(1000)}"}` }
+    })
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    let reachedStall!: () => void
+    const stalled = new Promise<void>((resolve) => (reachedStall = resolve))
+    const parts = (async function* () {
+      yield (async function* () {
+        yield Buffer.from(
+          `[${rows
+            .slice(0, 400)
+            .map((r) => r.json)
+            .join(',')},`,
+        )
+        reachedStall()
+        await released
+        yield Buffer.from(
+          `${rows
+            .slice(400)
+            .map((r) => r.json)
+            .join(',')}]`,
+        )
+      })()
+    })()
+    return { rows, parts, release, stalled }
+  }
+
+  const small = (salt: string) =>
+    (async function* () {
+      yield (async function* () {
+        yield Buffer.from(`[${row(idOf(0, salt)).json},${row(idOf(1, salt)).json}]`)
+      })()
+    })()
+
+  async function connections(): Promise<number> {
+    const { rows } = await sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY "objects" %'`,
+    )
+    return rows[0]!.n
+  }
+
+  it('loads at most maxConcurrentUploads uploads at once; the next waits for a slot, then loads', async () => {
+    const objects = createObjectsService({ sql, maxConcurrentUploads: 1, maxObjectBytes: 1e6 })
+    const a = stalledUpload('slot-a')
+    const storingA = objects.storeStream('p', a.parts)
+    await a.stalled
+    let bDone = false
+    const storingB = objects.storeStream('p', small('slot-b')).then((r) => {
+      bDone = true
+      return r
+    })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(bDone).toBe(false) // A holds the only slot while its client is silent
+      expect(await connections()).toBe(1)
+    } finally {
+      a.release()
+    }
+    expect(await storingA).toMatchObject({ objects: 600, added: 600 })
+    expect(await storingB).toMatchObject({ objects: 2, added: 2 })
+    const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM objects WHERE project_id = 'p'`)
+    expect(rows).toEqual([{ n: 602 }])
+  })
+
+  it('lets another upload through while one is stalled when there are slots to spare', async () => {
+    const objects = createObjectsService({ sql, maxConcurrentUploads: 2, maxObjectBytes: 1e6 })
+    const a = stalledUpload('spare-a')
+    const storingA = objects.storeStream('q', a.parts)
+    await a.stalled
+    try {
+      expect(await objects.storeStream('q', small('spare-b'))).toMatchObject({ objects: 2, added: 2 })
+      expect(await connections()).toBe(1) // A's COPY, still open
+    } finally {
+      a.release()
+    }
+    expect(await storingA).toMatchObject({ objects: 600, added: 600 })
+  })
+
+  it('frees the slot of an upload that failed', async () => {
+    const objects = createObjectsService({ sql, maxConcurrentUploads: 1, maxObjectBytes: 1e6 })
+    const broken = (async function* () {
+      yield (async function* () {
+        yield Buffer.from(
+          `[${Array.from({ length: 400 }, (_, i) => row(idOf(i, 'broken')).json.replace('}', `,"pad":"${'y'.repeat(1000)}"}`)).join(',')},{"id":`,
+        )
+        yield Buffer.from('nope}]')
+      })()
+    })()
+    await expect(objects.storeStream('r', broken)).rejects.toThrow('Failed to parse data. Batch is not in JSON format.')
+    expect(await objects.storeStream('r', small('after-broken'))).toMatchObject({ objects: 2, added: 2 })
+    const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM objects WHERE project_id = 'r'`)
+    expect(rows).toEqual([{ n: 2 }])
+  })
+})

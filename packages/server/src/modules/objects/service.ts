@@ -32,6 +32,12 @@ export interface ObjectsServiceOptions {
   rootSliceBytes?: number
   /** Uploaded objects this long or longer are checked in a worker thread (default 8 MiB). */
   largeObjectBytes?: number
+  /**
+   * Uploads loading into the database at once (default 4). A streaming upload holds a database connection
+   * for as long as its client sends; the rest wait their turn (their bodies stay unread, so their clients
+   * are paced by TCP), and the connections left over keep serving everything else.
+   */
+  maxConcurrentUploads?: number
 }
 
 /** A rejected upload batch; `message` is Speckle's wording where Speckle has one (WIRE.md). */
@@ -114,7 +120,29 @@ function escapeBackslashes(b: Buffer): Buffer {
   return out
 }
 
+/** A counting semaphore: `run` waits, in arrival order, until fewer than `size` runs are going. */
+class Slots {
+  private busy = 0
+  private readonly waiting: (() => void)[] = []
+
+  constructor(private readonly size: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve))
+    else this.busy++
+    try {
+      return await fn()
+    } finally {
+      const next = this.waiting.shift()
+      if (next)
+        next() // the slot passes straight on
+      else this.busy--
+    }
+  }
+}
+
 export function createObjectsService(options: ObjectsServiceOptions) {
+  const uploadSlots = new Slots(Math.max(1, options.maxConcurrentUploads ?? 4))
   const repo = createObjectsRepository(options.sql)
   const readBatch = options.readBatchSize ?? 5000
   const rangeBatch = Math.min(options.rangeBatchSize ?? 1000, readBatch)
@@ -231,17 +259,19 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     }
     let added: number
     try {
-      // One COPY statement is atomic: the usual request costs one statement, no transaction around it.
-      let conflict = false
-      added = await options.sql.copyText('objects', COPY_COLUMNS, copySource).catch((err: unknown) => {
-        if ((err as { code?: string }).code !== '23505') throw err
-        conflict = true
-        return 0
-      })
-      if (conflict) {
+      // Waiting for a slot reads nothing more of the request: its client waits on TCP meanwhile.
+      added = await uploadSlots.run(async () => {
+        // One COPY statement is atomic: the usual request costs one statement, no transaction around it.
+        let conflict = false
+        const copied = await options.sql.copyText('objects', COPY_COLUMNS, copySource).catch((err: unknown) => {
+          if ((err as { code?: string }).code !== '23505') throw err
+          conflict = true
+          return 0
+        })
+        if (!conflict) return copied
         // Nothing was stored. Read (and check) the rest of the request, then merge it all.
         for (;;) if ((await produced.next()).done) break
-        added = await options.sql.transaction(async (tx) => {
+        return options.sql.transaction(async (tx) => {
           await tx.query(
             'CREATE TEMP TABLE IF NOT EXISTS objects_staging (project_id text, id text, data text) ON COMMIT DELETE ROWS',
           )
@@ -251,7 +281,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
           )
           return res.rowCount
         })
-      }
+      })
     } catch (err) {
       // Invalid UTF-8 inside a string is found by the database.
       if ((err as { code?: string }).code === '22021') throw new BadBatch(NOT_JSON)

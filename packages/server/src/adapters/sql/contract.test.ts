@@ -655,6 +655,30 @@ describe('PGlite', () => {
       }
     })
 
+    it('initialises a new folder in a worker of its own, and serves with 32 MB of shared buffers (TRUSS_PGLITE_SETTINGS overrides)', async () => {
+      const dir = join(root, 'fresh')
+      const sql = await openTestPglite({ dataDir: dir })
+      try {
+        expect((await sql.query('SHOW shared_buffers')).rows).toEqual([{ shared_buffers: '32MB' }])
+        await sql.query('CREATE TABLE fresh (v int); INSERT INTO fresh VALUES (7)')
+      } finally {
+        await sql.close()
+      }
+      process.env.TRUSS_PGLITE_SETTINGS = 'shared_buffers=16MB, work_mem=8MB'
+      try {
+        const again = await openTestPglite({ dataDir: dir })
+        try {
+          expect((await again.query('SHOW shared_buffers')).rows).toEqual([{ shared_buffers: '16MB' }])
+          expect((await again.query('SHOW work_mem')).rows).toEqual([{ work_mem: '8MB' }])
+          expect((await again.query('SELECT v FROM fresh')).rows).toEqual([{ v: 7 }])
+        } finally {
+          await again.close()
+        }
+      } finally {
+        delete process.env.TRUSS_PGLITE_SETTINGS
+      }
+    })
+
     it('refuses a second open of the same folder in this process', async () => {
       const dir = join(root, 'twice')
       const first = await openTestPglite({ dataDir: dir })

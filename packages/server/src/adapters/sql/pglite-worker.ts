@@ -13,6 +13,8 @@ export interface WorkerOptions {
   dataDir?: string
   /** A tarball from `dumpDataDir('none')` to start from instead of running initdb (≈ 0.5 s instead of 3–7 s). */
   loadDataDir?: string
+  /** Extra server options (`-c name=value` pairs) after PGlite's own start parameters. */
+  settings?: string[]
 }
 
 export type WorkerRequest =
@@ -116,7 +118,13 @@ async function main(): Promise<void> {
   let db: PGlite
   try {
     const loadDataDir = options.loadDataDir ? new Blob([await readFile(options.loadDataDir)]) : undefined
-    db = await PGlite.create({ dataDir: options.dataDir, loadDataDir, parsers: PARSERS, serializers: SERIALIZERS })
+    db = await PGlite.create({
+      dataDir: options.dataDir,
+      loadDataDir,
+      parsers: PARSERS,
+      serializers: SERIALIZERS,
+      startParams: [...PGlite.defaultStartParams, ...(options.settings ?? [])],
+    })
   } catch (err) {
     port.postMessage({ kind: 'failed', error: toWorkerError(err) } satisfies WorkerMessage)
     return

@@ -674,6 +674,16 @@ describe('PGlite', () => {
         } finally {
           await again.close()
         }
+        process.env.TRUSS_PGLITE_SETTINGS = 'shared_buffers'
+        await expect(openTestPglite({ dataDir: dir })).rejects.toMatchObject({
+          name: 'SqlConfigError',
+          variable: 'TRUSS_PGLITE_SETTINGS',
+          message: expect.stringContaining('name=value'),
+        })
+        // The folder's lock was released: it opens once the setting is fixed.
+        process.env.TRUSS_PGLITE_SETTINGS = 'shared_buffers=16MB'
+        const fixed = await openTestPglite({ dataDir: dir })
+        await fixed.close()
       } finally {
         delete process.env.TRUSS_PGLITE_SETTINGS
       }

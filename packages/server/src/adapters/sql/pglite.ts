@@ -58,8 +58,19 @@ const PGLITE_SHARED_BUFFERS = '32MB'
  */
 function pgliteSettings(): string[] {
   const given = process.env.TRUSS_PGLITE_SETTINGS
-  const pairs = given === undefined ? [`shared_buffers=${PGLITE_SHARED_BUFFERS}`] : given.split(',').filter(Boolean)
-  return pairs.flatMap((pair) => ['-c', pair.trim()])
+  const pairs = given === undefined ? [`shared_buffers=${PGLITE_SHARED_BUFFERS}`] : given.split(',')
+  return pairs
+    .map((pair) => pair.trim())
+    .filter(Boolean)
+    .flatMap((pair) => {
+      if (!/^[a-z_][a-z0-9_.]*=\S+$/i.test(pair)) {
+        throw new SqlConfigError(
+          'TRUSS_PGLITE_SETTINGS',
+          `expected name=value pairs separated by commas, got "${pair}"`,
+        )
+      }
+      return ['-c', pair]
+    })
 }
 
 export async function createPgliteSql(options: PgliteSqlOptions): Promise<Sql> {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTestPostgresDatabase, openTestPglite, pgliteTemplate } from '../../test-utils/db.js'
 import {
   createPgliteSql,
@@ -650,6 +650,45 @@ describe('PGlite', () => {
       try {
         expect(sql.kind).toBe('pglite')
         expect((await sql.query('SELECT v FROM kept')).rows).toEqual([{ v: 'still here' }])
+      } finally {
+        await sql.close()
+      }
+    })
+
+    it('restarts its worker between pieces of work once its heap grew past the limit, keeping data and open cursors', async () => {
+      const lines: { msg?: string; heapMb?: number }[] = []
+      const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+      const restarts = () => lines.filter((l) => l.msg === 'PGlite worker restarted to give back its memory')
+      const sql = await createPgliteSql({
+        dataDir: join(root, 'recycled'),
+        loadDataDir: await pgliteTemplate(),
+        logger,
+        recycleHeapBytes: 400 * 2 ** 20,
+      })
+      // Building a 160 MB string grows the WASM heap past 400 MiB, which it never gives back by itself.
+      const grow = `SELECT length(string_agg(repeat(md5(g::text), 5), '')) AS n FROM generate_series(1, 1000000) g`
+      try {
+        await sql.query('CREATE TABLE kept (v int); INSERT INTO kept VALUES (1), (2), (3)')
+        await sql.query('CREATE TEMP TABLE session_only (v int)')
+        // While a cursor is open the session must live: no restart until it is closed.
+        const cursor = sql
+          .cursor<{ v: number }>('SELECT v FROM kept ORDER BY v', [], { batchSize: 1 })
+          [Symbol.asyncIterator]()
+        expect((await cursor.next()).value).toEqual([{ v: 1 }])
+        expect((await sql.query(grow)).rows).toEqual([{ n: 160_000_000 }])
+        await sql.query('SELECT 1')
+        expect(restarts()).toHaveLength(0)
+        expect((await cursor.next()).value).toEqual([{ v: 2 }])
+        await cursor.return?.()
+        // The cursor's end lets the restart run; work queued meanwhile runs on the new worker.
+        expect((await sql.query('SELECT count(*)::int AS n FROM kept')).rows).toEqual([{ n: 3 }])
+        await vi.waitFor(() => expect(restarts()).toHaveLength(1))
+        expect(restarts()[0]!.heapMb).toBeGreaterThan(400)
+        // A new session: its temporary table went with the old one; the data stayed.
+        await expect(sql.query('SELECT * FROM session_only')).rejects.toMatchObject({ code: '42P01' })
+        expect((await sql.query('SELECT sum(v)::int AS s FROM kept')).rows).toEqual([{ s: 6 }])
+        await sql.query('SELECT 1')
+        expect(restarts()).toHaveLength(1) // a small heap again: no further restart
       } finally {
         await sql.close()
       }

@@ -36,8 +36,17 @@ export interface WorkerError {
 export type WorkerMessage =
   | { kind: 'ready' }
   | { kind: 'failed'; error: WorkerError }
-  | { kind: 'reply'; id: number; ok: true; rows: unknown[]; rowCount: number; data?: Uint8Array<ArrayBuffer> }
-  | { kind: 'reply'; id: number; ok: false; error: WorkerError }
+  | {
+      kind: 'reply'
+      id: number
+      ok: true
+      rows: unknown[]
+      rowCount: number
+      data?: Uint8Array<ArrayBuffer>
+      /** The size of PGlite's WASM memory after the request (it only ever grows). */
+      heapBytes?: number
+    }
+  | { kind: 'reply'; id: number; ok: false; error: WorkerError; heapBytes?: number }
 
 // The same JS types as the `pg` adapter: int8 as a string (a number would lose precision past 2^53,
 // PGlite's default mixes number and BigInt), `date` as 'YYYY-MM-DD' (a Date would add a time zone).
@@ -86,6 +95,12 @@ function toReply(id: number, result: Results): WorkerMessage {
   return { kind: 'reply', id, ok: true, rows: result.rows, rowCount }
 }
 
+/** PGlite's WASM memory in bytes; undefined where this PGlite build does not expose its module. */
+function heapBytes(db: PGlite): number | undefined {
+  const memory = (db as unknown as { mod?: { HEAPU8?: Uint8Array } }).mod?.HEAPU8
+  return memory?.byteLength
+}
+
 async function run(db: PGlite, request: WorkerRequest): Promise<WorkerMessage> {
   switch (request.op) {
     case 'query':
@@ -132,8 +147,18 @@ async function main(): Promise<void> {
   // Requests start as they arrive: PGlite queues them itself (FIFO), so replies keep their order.
   port.on('message', (request: WorkerRequest) => {
     run(db, request).then(
-      (reply) => port.postMessage(reply, reply.kind === 'reply' && reply.ok && reply.data ? [reply.data.buffer] : []),
-      (err: unknown) => port.postMessage({ kind: 'reply', id: request.id, ok: false, error: toWorkerError(err) }),
+      (reply) => {
+        if (reply.kind === 'reply') reply.heapBytes = heapBytes(db)
+        port.postMessage(reply, reply.kind === 'reply' && reply.ok && reply.data ? [reply.data.buffer] : [])
+      },
+      (err: unknown) =>
+        port.postMessage({
+          kind: 'reply',
+          id: request.id,
+          ok: false,
+          error: toWorkerError(err),
+          heapBytes: heapBytes(db),
+        } satisfies WorkerMessage),
     )
   })
   port.postMessage({ kind: 'ready' } satisfies WorkerMessage)

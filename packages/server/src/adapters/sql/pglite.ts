@@ -31,6 +31,12 @@ export interface PgliteSqlOptions {
    */
   loadDataDir?: string
   logger: Logger
+  /**
+   * Restart the database worker, between two pieces of work, once PGlite's WASM memory has grown past
+   * this many bytes (default 512 MiB; a data folder only). That memory never shrinks: one very large
+   * object (a million-child root is over 100 MB) grows it past 1 GB, which a restart gives back.
+   */
+  recycleHeapBytes?: number
 }
 
 /** A second process (or a second adapter in this one) tried to open a data folder that is open. */
@@ -50,6 +56,7 @@ const COPY_CHUNK_CHARS = 4 * 1024 * 1024
 // so a 1 MB upload overlaps its scanning with its loading.
 const COPY_TEXT_CHUNK_BYTES = 512 * 1024
 const PGLITE_SHARED_BUFFERS = '32MB'
+const DEFAULT_RECYCLE_HEAP_BYTES = 512 * 1024 * 1024
 
 /**
  * PostgreSQL settings for PGlite. Its shared buffers live in the WASM heap, which only ever grows: the
@@ -99,7 +106,16 @@ export async function createPgliteSql(options: PgliteSqlOptions): Promise<Sql> {
     throw err
   }
   options.logger.info({ dataDir: dataDir ?? 'memory', ms: Math.round(performance.now() - started) }, 'PGlite open')
-  return new PgliteSql(rpc, releaseLock, options.logger)
+  // An in-memory database would lose its data with its worker: only a data folder is ever recycled.
+  const restart =
+    dataDir === undefined ? undefined : () => WorkerRpc.start({ dataDir, settings: pgliteSettings() }, options.logger)
+  return new PgliteSql(
+    rpc,
+    releaseLock,
+    options.logger,
+    restart,
+    options.recycleHeapBytes ?? DEFAULT_RECYCLE_HEAP_BYTES,
+  )
 }
 
 class PgliteSql implements Sql {
@@ -107,20 +123,60 @@ class PgliteSql implements Sql {
   private readonly gate = new Gate()
   private closing: Promise<void> | undefined
   private cursors = 0
+  /** Cursors declared and not yet closed: they live in the worker's session, so it must not restart. */
+  private openCursors = 0
+  private recycling: Promise<void> | undefined
   private readonly executor: SqlExecutor
+  /** The current worker, whichever it is (recycling swaps it). */
+  private readonly via: Rpc
 
   constructor(
-    private readonly rpc: WorkerRpc,
+    private rpc: WorkerRpc,
     private readonly releaseLock: () => void,
     private readonly logger: Logger,
+    private readonly restart: (() => Promise<WorkerRpc>) | undefined,
+    private readonly recycleHeapBytes: number,
   ) {
+    this.via = { call: (request, transfer) => this.rpc.call(request, transfer) }
     // Checks only the worker: work admitted before close() still runs; the public methods refuse new work.
-    this.executor = workerExecutor(rpc, () => rpc.assertAlive())
+    this.executor = workerExecutor(this.via, () => this.rpc.assertAlive())
   }
 
   async query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
     this.assertOpen()
-    return this.gate.shared(() => this.executor.query<R>(text, params))
+    try {
+      return await this.gate.shared(() => this.executor.query<R>(text, params))
+    } finally {
+      this.maybeRecycle()
+    }
+  }
+
+  /**
+   * Once the worker's heap has grown past the limit, restart it when nothing depends on its session:
+   * queued work waits for the restart (the gate's exclusive turn), then runs on the new worker.
+   */
+  private maybeRecycle(): void {
+    const restart = this.restart
+    if (!restart || this.recycling || this.closing || this.openCursors > 0) return
+    const heap = this.rpc.heapBytes
+    if (heap === undefined || heap <= this.recycleHeapBytes) return
+    this.recycling = this.gate
+      .exclusive(async () => {
+        if (this.closing || this.openCursors > 0 || (this.rpc.heapBytes ?? 0) <= this.recycleHeapBytes) return
+        const started = performance.now()
+        const old = this.rpc
+        await old.call({ op: 'close' })
+        await old.terminate()
+        this.rpc = await restart()
+        this.logger.info(
+          { heapMb: Math.round(heap / 2 ** 20), ms: Math.round(performance.now() - started) },
+          'PGlite worker restarted to give back its memory',
+        )
+      })
+      .catch((err: unknown) => this.logger.error({ err }, 'restarting the PGlite worker failed'))
+      .finally(() => {
+        this.recycling = undefined
+      })
   }
 
   // Several chunks must load all or nothing, so a top-level COPY is its own transaction.
@@ -139,31 +195,36 @@ class PgliteSql implements Sql {
   async *copyOut(query: string): AsyncIterable<Uint8Array> {
     this.assertOpen()
     // PGlite writes the whole result to its blob device; it comes back as one transferred buffer.
-    const reply = await this.gate.shared(() => this.rpc.call({ op: 'copyOut', text: `COPY (${query}) TO '/dev/blob'` }))
+    const reply = await this.gate.shared(() => this.via.call({ op: 'copyOut', text: `COPY (${query}) TO '/dev/blob'` }))
+    this.maybeRecycle()
     if (reply.data && reply.data.length > 0) yield reply.data
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     this.assertOpen()
-    return this.gate.exclusive(async () => {
-      let active = true
-      const tx = workerExecutor(this.rpc, () => {
-        if (!active) throw new Error('this transaction has already ended; use the Sql object outside it')
-      })
-      await this.rpc.call({ op: 'exec', text: 'BEGIN' })
-      try {
-        const result = await fn(tx)
-        await this.rpc.call({ op: 'exec', text: 'COMMIT' })
-        return result
-      } catch (err) {
-        await this.rpc.call({ op: 'exec', text: 'ROLLBACK' }).catch((rollbackError: unknown) => {
-          this.logger.error({ err: rollbackError }, 'ROLLBACK failed')
+    try {
+      return await this.gate.exclusive(async () => {
+        let active = true
+        const tx = workerExecutor(this.via, () => {
+          if (!active) throw new Error('this transaction has already ended; use the Sql object outside it')
         })
-        throw err
-      } finally {
-        active = false
-      }
-    })
+        await this.via.call({ op: 'exec', text: 'BEGIN' })
+        try {
+          const result = await fn(tx)
+          await this.via.call({ op: 'exec', text: 'COMMIT' })
+          return result
+        } catch (err) {
+          await this.via.call({ op: 'exec', text: 'ROLLBACK' }).catch((rollbackError: unknown) => {
+            this.logger.error({ err: rollbackError }, 'ROLLBACK failed')
+          })
+          throw err
+        } finally {
+          active = false
+        }
+      })
+    } finally {
+      this.maybeRecycle()
+    }
   }
 
   /**
@@ -179,7 +240,16 @@ class PgliteSql implements Sql {
     const batchSize = checkBatchSize(options?.batchSize)
     this.assertOpen()
     const name = `truss_cursor_${++this.cursors}`
-    await this.gate.shared(() => this.executor.query(`DECLARE ${name} NO SCROLL CURSOR WITH HOLD FOR ${text}`, params))
+    // Counted from before its DECLARE is queued: a restart queued meanwhile must not run after it.
+    this.openCursors++
+    try {
+      await this.gate.shared(() =>
+        this.executor.query(`DECLARE ${name} NO SCROLL CURSOR WITH HOLD FOR ${text}`, params),
+      )
+    } catch (err) {
+      this.openCursors--
+      throw err
+    }
     try {
       while (true) {
         this.assertOpen()
@@ -195,6 +265,8 @@ class PgliteSql implements Sql {
             this.logger.warn({ err, cursor: name }, 'closing a cursor failed')
           })
       }
+      this.openCursors--
+      this.maybeRecycle()
     }
   }
 
@@ -205,7 +277,7 @@ class PgliteSql implements Sql {
   close(): Promise<void> {
     // Work already admitted (queued queries, open transactions) finishes first: close waits its turn.
     this.closing ??= this.gate
-      .exclusive(() => this.rpc.call({ op: 'close' }))
+      .exclusive(() => this.via.call({ op: 'close' }))
       .then(
         () => undefined,
         (err: unknown) => this.logger.error({ err }, 'PGlite close failed'),
@@ -224,7 +296,12 @@ class PgliteSql implements Sql {
 }
 
 /** Queries and COPY sent straight to the worker; `guard` refuses use after close or after a transaction ended. */
-function workerExecutor(rpc: WorkerRpc, guard: () => void): SqlExecutor {
+/** What an executor needs of the worker. */
+interface Rpc {
+  call(request: Request, transfer?: ArrayBuffer[]): Promise<Reply>
+}
+
+function workerExecutor(rpc: Rpc, guard: () => void): SqlExecutor {
   return {
     async query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       guard()
@@ -425,8 +502,12 @@ class WorkerRpc {
     await this.worker.terminate()
   }
 
+  /** PGlite's WASM memory as of the latest reply. */
+  heapBytes: number | undefined
+
   private onMessage(message: WorkerMessage): void {
     if (message.kind !== 'reply') return
+    if (message.heapBytes !== undefined) this.heapBytes = message.heapBytes
     const waiter = this.pending.get(message.id)
     if (!waiter) return
     this.pending.delete(message.id)

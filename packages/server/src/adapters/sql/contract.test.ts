@@ -671,9 +671,8 @@ describe('PGlite', () => {
         await sql.query('CREATE TABLE kept (v int); INSERT INTO kept VALUES (1), (2), (3)')
         await sql.query('CREATE TEMP TABLE session_only (v int)')
         // While a cursor is open the session must live: no restart until it is closed.
-        const cursor = sql
-          .cursor<{ v: number }>('SELECT v FROM kept ORDER BY v', [], { batchSize: 1 })
-          [Symbol.asyncIterator]()
+        const rows = sql.cursor<{ v: number }>('SELECT v FROM kept ORDER BY v', [], { batchSize: 1 })
+        const cursor = rows[Symbol.asyncIterator]()
         expect((await cursor.next()).value).toEqual([{ v: 1 }])
         expect((await sql.query(grow)).rows).toEqual([{ n: 160_000_000 }])
         await sql.query('SELECT 1')

@@ -238,27 +238,21 @@ class PostgresSql implements Sql {
     columns: readonly string[],
     rows: Iterable<readonly (string | null)[]>,
   ): Promise<number> {
-    this.assertOpen()
     // One COPY statement is atomic by itself: no transaction needed.
-    const client = await this.connect()
-    let broken: Error | undefined
-    try {
-      return await copyInto(client, table, columns, rows)
-    } catch (err) {
-      // After a failed COPY the connection state is not worth trusting: close it rather than reuse it.
-      broken = err instanceof Error ? err : new Error(String(err))
-      throw err
-    } finally {
-      client.release(broken)
-    }
+    return this.withCopyConnection((client) => copyInto(client, table, columns, rows))
   }
 
   async copyText(table: string, columns: readonly string[], source: AsyncIterable<Uint8Array>): Promise<number> {
+    return this.withCopyConnection((client) => copyTextInto(client, table, columns, source))
+  }
+
+  /** A pooled connection for one COPY; after a failed COPY its state is not worth trusting: it is closed. */
+  private async withCopyConnection<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen()
     const client = await this.connect()
     let broken: Error | undefined
     try {
-      return await copyTextInto(client, table, columns, source)
+      return await fn(client)
     } catch (err) {
       broken = err instanceof Error ? err : new Error(String(err))
       throw err

@@ -14,6 +14,14 @@ async function text(it: AsyncIterable<string | Buffer> | Iterable<string | Buffe
   return Buffer.concat(pieces).toString('utf8')
 }
 
+/** A scratch PostgreSQL database and an adapter on it. */
+async function openTestPostgres(): Promise<{ sql: Sql; drop: () => Promise<void> }> {
+  const db = await createTestPostgresDatabase()
+  const { createPostgresSql } = await import('../../adapters/sql/postgres.js')
+  const { pino } = await import('pino')
+  return { sql: await createPostgresSql({ url: db.url, logger: pino({ level: 'silent' }) }), drop: db.drop }
+}
+
 async function collect(it: AsyncIterable<ObjectLine[]>): Promise<{ ids: string[]; batches: number }> {
   const ids: string[] = []
   let batches = 0
@@ -84,13 +92,7 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
 
   beforeAll(async () => {
     if (mode === 'pglite') sql = await openTestPglite()
-    else {
-      const db = await createTestPostgresDatabase()
-      drop = db.drop
-      const { createPostgresSql } = await import('../../adapters/sql/postgres.js')
-      const { pino } = await import('pino')
-      sql = await createPostgresSql({ url: db.url, logger: pino({ level: 'silent' }) })
-    }
+    else ({ sql, drop } = await openTestPostgres())
     await runMigrations(sql)
     // Small read batches so every path (range, list fallback, sparse switch) runs several times.
     objects = createObjectsService({ sql, maxObjectBytes: 1e7, readBatchSize: 500, rootSliceBytes: 100_000 })
@@ -277,11 +279,7 @@ describe('objects service uploads at once (postgres)', () => {
   let drop: () => Promise<void>
 
   beforeAll(async () => {
-    const db = await createTestPostgresDatabase()
-    drop = db.drop
-    const { createPostgresSql } = await import('../../adapters/sql/postgres.js')
-    const { pino } = await import('pino')
-    sql = await createPostgresSql({ url: db.url, logger: pino({ level: 'silent' }) })
+    ;({ sql, drop } = await openTestPostgres())
     await runMigrations(sql)
   }, 60_000)
 

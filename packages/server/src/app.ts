@@ -52,6 +52,8 @@ export function buildApp(deps: AppDeps): TrussApp {
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: requestId,
     bodyLimit: mbToBytes(config.maxRequestBodySizeMb),
+    // Socket inactivity: closes connections that neither send nor read (ws clears it on upgraded sockets).
+    connectionTimeout: Math.round(config.httpIdleTimeoutSeconds * 1000),
     // Speckle's routes are matched with and without a trailing slash (`…/object-stream/`).
     routerOptions: { ignoreTrailingSlash: true },
   })

@@ -33,6 +33,8 @@ describe('loadConfig', () => {
       objectsGzipLevel: 'auto',
       fileSizeLimitMb: 100,
       shutdownTimeoutSeconds: 10,
+      httpIdleTimeoutSeconds: 120,
+      maxConcurrentUploads: 4,
       workers: true,
     })
   })
@@ -142,6 +144,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ OBJECTS_GZIP_LEVEL: '6' }).objectsGzipLevel).toBe(6)
     for (const bad of ['10', '-1', '1.5', 'fast']) {
       expect(errorOf(() => loadConfig({ OBJECTS_GZIP_LEVEL: bad })).message).toContain('OBJECTS_GZIP_LEVEL must be')
+    }
+  })
+
+  it('reads HTTP_IDLE_TIMEOUT_SECONDS and MAX_CONCURRENT_UPLOADS, refusing values that make no sense', () => {
+    const config = loadConfig({ HTTP_IDLE_TIMEOUT_SECONDS: '2.5', MAX_CONCURRENT_UPLOADS: '12' })
+    expect([config.httpIdleTimeoutSeconds, config.maxConcurrentUploads]).toEqual([2.5, 12])
+    expect(errorOf(() => loadConfig({ HTTP_IDLE_TIMEOUT_SECONDS: '0' })).message).toContain(
+      'HTTP_IDLE_TIMEOUT_SECONDS must be more than 0',
+    )
+    for (const bad of ['0', '1.5', 'many']) {
+      expect(errorOf(() => loadConfig({ MAX_CONCURRENT_UPLOADS: bad })).message).toContain(
+        'MAX_CONCURRENT_UPLOADS must be',
+      )
     }
   })
 

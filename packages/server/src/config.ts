@@ -54,6 +54,8 @@ const FIELDS = {
   },
   fileSizeLimitMb: { env: 'FILE_SIZE_LIMIT_MB', fix: 'use a size in MB, e.g. 100' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
+  httpIdleTimeoutSeconds: { env: 'HTTP_IDLE_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 120' },
+  maxConcurrentUploads: { env: 'MAX_CONCURRENT_UPLOADS', fix: 'use a whole number of uploads, e.g. 4' },
   workers: { flag: '--no-workers', fix: 'pass --no-workers to run without in-process workers' },
 } satisfies Record<string, FieldMeta>
 
@@ -129,6 +131,18 @@ const configSchema = z
       }),
     fileSizeLimitMb: sizeMb.default(100),
     shutdownTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(10),
+    /**
+     * A connection on which nothing moved (no byte read or written) for this long is closed: a client that
+     * stalls mid-upload or stops reading a download does not hold its upload slot or database work forever.
+     * WebSocket connections are exempt (they have their own keep-alive).
+     */
+    httpIdleTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(120),
+    /** Object uploads loading into the database at once; the rest wait with their bodies unread. */
+    maxConcurrentUploads: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .positive('must be at least 1')
+      .default(4),
     /** Run background workers in this process (`--no-workers` turns them off). */
     workers: booleanText.default(true),
   })

@@ -110,7 +110,12 @@ export async function startServer(config: Config, options: StartServerOptions = 
     await subscribeTokenRevocations(bus, tokens)
     const activity = createActivityService({ sql })
     const users = createUsersService({ sql, tokens, activity })
-    const objects = createObjectsService({ sql, metrics, maxObjectBytes: mbToBytes(config.maxObjectSizeMb) })
+    const objects = createObjectsService({
+      sql,
+      metrics,
+      maxObjectBytes: mbToBytes(config.maxObjectSizeMb),
+      maxConcurrentUploads: config.maxConcurrentUploads,
+    })
     const projects = createProjectsService({ sql, bus, activity, objects, logger })
     const models = createModelsService({ sql, bus, activity, projects, logger })
     const versions = createVersionsService({ sql, bus, activity, models, objects, logger })

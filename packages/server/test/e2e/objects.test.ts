@@ -3,10 +3,12 @@
  * port 0, real HTTP on 127.0.0.1. The round trips run on PGlite and on PostgreSQL; the permission matrix
  * runs on PGlite.
  */
+import { connect } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import { Base, MemoryTransport, ServerTransport, receive, send } from '@truss/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  BOUNDARY,
   http,
   leaf,
   lines,
@@ -515,5 +517,121 @@ describe('OBJECTS_GZIP_LEVEL', () => {
     expect(compressed(await download(six))).toBe(true)
     const zero = await serverWith('0')
     expect(compressed(await download(zero, { 'x-forwarded-for': '203.0.113.7' }))).toBe(false)
+  })
+})
+
+describe('stalled clients (HTTP_IDLE_TIMEOUT_SECONDS, MAX_CONCURRENT_UPLOADS)', () => {
+  let s: ObjectsServer
+
+  beforeAll(async () => {
+    s = await startObjectsServer({
+      backend: 'postgres',
+      env: { HTTP_IDLE_TIMEOUT_SECONDS: '1', MAX_CONCURRENT_UPLOADS: '1' },
+    })
+  })
+
+  afterAll(async () => {
+    await s?.close()
+  })
+
+  /** Send the headers and the first part of an upload whose body never ends; resolves when the server hangs up. */
+  function stalledUpload(objects: readonly { json: string }[]): { closed: Promise<number> } {
+    const body = multipart([gzipPart(objects)])
+    const url = new URL(`${s.url}/objects/${s.privateProject}`)
+    const socket = connect(Number(url.port), url.hostname)
+    const started = performance.now()
+    socket.write(
+      `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${s.ownerToken}\r\n` +
+        `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${body.length + 1000}\r\n\r\n`,
+    )
+    socket.write(body.subarray(0, body.length - 10)) // the part, but not the end of the form
+    socket.on('data', () => undefined)
+    socket.on('error', () => undefined)
+    return { closed: new Promise((resolve) => socket.once('close', () => resolve(performance.now() - started))) }
+  }
+
+  it('closes a connection on which the client stopped sending, freeing its upload slot; nothing of it is stored', async () => {
+    // Over 256 kB of COPY text: the stalled upload holds the only slot and has started loading.
+    const stalledObjects = Array.from({ length: 300 }, (_, i) => leaf({ tag: 'stalled', i, pad: 'p'.repeat(1000) }))
+    const stalled = stalledUpload(stalledObjects)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const next = leaf({ tag: 'after-stall' })
+    const waiting = upload(s, s.privateProject, multipart([gzipPart([next])]), s.ownerToken)
+    const closedAfter = await stalled.closed
+    expect(closedAfter).toBeGreaterThan(900) // the idle timeout, not an error
+    expect(closedAfter).toBeLessThan(10_000)
+    expect((await waiting).status).toBe(201)
+    const known = JSON.parse(
+      (
+        await postJson(
+          `${s.url}/api/diff/${s.privateProject}`,
+          { objects: JSON.stringify([next.id, ...stalledObjects.map((o) => o.id)]) },
+          s.ownerToken,
+        )
+      ).text,
+    ) as Record<string, boolean>
+    expect(known[next.id]).toBe(true)
+    expect(stalledObjects.filter((o) => known[o.id])).toHaveLength(0)
+  })
+
+  it('keeps a slow sender that keeps sending', async () => {
+    // A sender pausing under the timeout between pieces is not cut off.
+    const objects = Array.from({ length: 50 }, (_, i) => leaf({ tag: 'slow', i }))
+    const body = multipart([gzipPart(objects)])
+    const url = new URL(`${s.url}/objects/${s.privateProject}`)
+    const status = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname)
+      let answer = ''
+      socket.on('data', (b: Buffer) => (answer += b.toString()))
+      socket.on('error', reject)
+      socket.on('close', () => resolve(answer.split('\r\n')[0] ?? ''))
+      socket.write(
+        `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${s.ownerToken}\r\nConnection: close\r\n` +
+          `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${body.length}\r\n\r\n`,
+      )
+      const pieces = [body.subarray(0, 100), body.subarray(100, body.length - 20), body.subarray(body.length - 20)]
+      void (async () => {
+        for (const piece of pieces) {
+          await new Promise((r) => setTimeout(r, 600))
+          socket.write(piece)
+        }
+      })()
+    })
+    expect(status).toBe('HTTP/1.1 201 Created')
+  })
+
+  it('closes a download whose client stopped reading, and serves the next one', async () => {
+    const children = Array.from({ length: 3000 }, (_, i) => leaf({ tag: 'unread', i, pad: 'd'.repeat(12_000) }))
+    const root = treeOf(children, { tag: 'unread' })
+    for (let i = 0; i < children.length; i += 500) {
+      const res = await upload(s, s.privateProject, multipart([gzipPart(children.slice(i, i + 500))]), s.ownerToken)
+      expect(res.status).toBe(201)
+    }
+    expect((await upload(s, s.privateProject, multipart([gzipPart([root])]), s.ownerToken)).status).toBe(201)
+    const url = new URL(`${s.url}/objects/${s.privateProject}/${root.id}`)
+    // A paused client only notices the server hanging up once it reads again: it reads nothing for 3 s
+    // (the idle timeout is 1 s), then takes what the buffers held. A server that had not cut the answer
+    // would now deliver all of it.
+    const received = await new Promise<number>((resolve) => {
+      const socket = connect(Number(url.port), url.hostname)
+      let bytes = 0
+      socket.on('error', () => undefined)
+      socket.on('data', (b: Buffer) => (bytes += b.length))
+      socket.pause()
+      socket.once('close', () => resolve(bytes))
+      socket.write(
+        `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${s.ownerToken}\r\nAccept: text/plain\r\n\r\n`,
+      )
+      setTimeout(() => socket.resume(), 3000)
+    })
+    const full = children.reduce((n, c) => n + c.id.length + 2 + Buffer.byteLength(c.json), 0)
+    expect(received).toBeGreaterThan(0)
+    expect(received).toBeLessThan(full / 2)
+    const whole = await http(`${s.url}/objects/${s.privateProject}/${root.id}`, {
+      token: s.ownerToken,
+      headers: { accept: 'text/plain' },
+    })
+    expect(whole.status).toBe(200)
+    expect(lines(whole.text)).toHaveLength(children.length + 1)
   })
 })

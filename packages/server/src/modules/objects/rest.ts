@@ -312,10 +312,15 @@ async function* uploadParts(
     wake = undefined
     w?.()
   }
+  // Parts not yet read to their end: a request cut off mid-part must end them, or their reader waits forever.
+  const open = new Set<Readable>()
   bb.on('file', (_name, file, info) => {
     // A part cut off ("Unexpected end of form") errors even when nobody reads it any more; whoever reads
     // it sees the error through its own listener.
     file.on('error', () => undefined)
+    open.add(file)
+    file.once('close', () => open.delete(file))
+    file.once('end', () => open.delete(file))
     files.push({ file, type: (info.mimeType ?? '').toLowerCase() })
     poke()
   })
@@ -330,9 +335,15 @@ async function* uploadParts(
   })
   const onRequestError = (err: Error) => {
     failure ??= new UploadError(400, `The upload was interrupted: ${err.message}`)
+    for (const file of open) file.destroy(failure)
     poke()
   }
+  // The client went away before sending the whole body (or the idle timeout closed its connection).
+  const onRequestClose = () => {
+    if (!req.complete) onRequestError(new Error('the connection closed before the body ended'))
+  }
   req.on('error', onRequestError)
+  req.on('close', onRequestClose)
   req.pipe(bb)
   let total = 0
   let count = 0
@@ -390,6 +401,7 @@ async function* uploadParts(
     if (count === 0) throw new UploadError(400, 'The upload holds no file part with objects.')
   } finally {
     req.off('error', onRequestError)
+    req.off('close', onRequestClose)
     if (!closed) {
       req.unpipe(bb)
       req.resume()

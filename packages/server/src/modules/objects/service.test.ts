@@ -182,6 +182,21 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     expect(ids).toEqual([...tree].sort())
   })
 
+  it('shares a row budget among concurrent id-list reads: smaller batches while others read, never fewer ids', async () => {
+    const budgeted = createObjectsService({ sql, maxObjectBytes: 1e7, readBatchSize: 1000, readRowsBudget: 1000 })
+    const a = budgeted.streamIds('p1', other)[Symbol.asyncIterator]()
+    const first = await a.next()
+    expect(first.value).toHaveLength(1000) // alone: the whole batch size
+    const b = await collect(budgeted.streamIds('p1', tree))
+    expect(b.ids).toEqual([...tree].sort())
+    expect(b.batches).toBe(5) // 2,500 ids in batches of 500 while the first reader is open
+    let rest = 0
+    for (let next = await a.next(); !next.done; next = await a.next()) rest += next.value.length
+    expect(1000 + rest).toBe(other.length)
+    // Alone again: full batches.
+    expect((await collect(budgeted.streamIds('p1', tree))).batches).toBe(3)
+  })
+
   it("never returns another project's objects", async () => {
     const { ids } = await collect(objects.streamIds('p2', tree))
     expect(ids).toEqual(tree.slice(0, 100).sort())

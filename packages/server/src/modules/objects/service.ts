@@ -22,6 +22,12 @@ export interface ObjectsServiceOptions {
   /** Ids per database read while streaming a list of ids (default 5,000). */
   readBatchSize?: number
   /**
+   * Rows that all id-list reads running at once may hold between them (default 20,000, ≈ 20 MB of typical
+   * objects, twice that with each read's one batch read ahead): with many concurrent readers each reads in
+   * smaller batches (down to 250 ids), so the server's memory does not grow with the number of readers.
+   */
+  readRowsBudget?: number
+  /**
    * Ids per key-range read while streaming a tree (default 1,000, or `readBatchSize` if smaller): small
    * batches keep each answer piece small enough for V8 to collect young, which bounds the server's memory.
    */
@@ -145,6 +151,11 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   const uploadSlots = new Slots(Math.max(1, options.maxConcurrentUploads ?? 4))
   const repo = createObjectsRepository(options.sql)
   const readBatch = options.readBatchSize ?? 5000
+  const readRowsBudget = options.readRowsBudget ?? 20_000
+  let listReaders = 0
+  /** The batch size for an id-list read now, shared out among the readers running. */
+  const listBatch = () =>
+    Math.max(Math.min(250, readBatch), Math.min(readBatch, Math.floor(readRowsBudget / Math.max(1, listReaders))))
   const rangeBatch = Math.min(options.rangeBatchSize ?? 1000, readBatch)
   const analyzeEvery = options.analyzeEveryRows ?? 200_000
   let rowsSinceAnalyze = 0
@@ -349,11 +360,26 @@ export function createObjectsService(options: ObjectsServiceOptions) {
    * Lists from clients are usually the few objects they miss, scattered over the project: read by id.
    */
   function streamIds(projectId: string, ids: readonly string[]): AsyncIterable<ObjectLine[]> {
-    return streamSorted(projectId, inBatches([...ids].sort(), readBatch), false)
+    const sorted = [...ids].sort()
+    return (async function* () {
+      listReaders++
+      try {
+        yield* streamSorted(projectId, inBatches(sorted, listBatch), false)
+      } finally {
+        listReaders--
+      }
+    })()
   }
 
-  async function* inBatches(sorted: readonly string[], size: number): AsyncIterable<readonly string[]> {
-    for (let i = 0; i < sorted.length; i += size) yield sorted.slice(i, i + size)
+  async function* inBatches(
+    sorted: readonly string[],
+    size: number | (() => number),
+  ): AsyncIterable<readonly string[]> {
+    for (let i = 0; i < sorted.length;) {
+      const n = typeof size === 'number' ? size : size()
+      yield sorted.slice(i, i + n)
+      i += n
+    }
   }
 
   /**

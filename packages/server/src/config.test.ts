@@ -62,6 +62,9 @@ describe('loadConfig', () => {
       MAX_REQUEST_BODY_SIZE_MB: '0.5',
       FILE_SIZE_LIMIT_MB: '1000',
       SHUTDOWN_TIMEOUT_SECONDS: '3',
+      HTTP_IDLE_TIMEOUT_SECONDS: '30',
+      MAX_CONCURRENT_UPLOADS: '8',
+      OBJECTS_GZIP_LEVEL: '1',
       UNRELATED_VARIABLE: 'ignored',
     })
     expect(config).toMatchObject({
@@ -88,6 +91,9 @@ describe('loadConfig', () => {
       maxRequestBodySizeMb: 0.5,
       fileSizeLimitMb: 1000,
       shutdownTimeoutSeconds: 3,
+      httpIdleTimeoutSeconds: 30,
+      maxConcurrentUploads: 8,
+      objectsGzipLevel: 1,
     })
     expect(mbToBytes(config.maxRequestBodySizeMb)).toBe(512 * 1024)
   })

@@ -9,6 +9,7 @@ import {
   RateLimited,
   TooLarge,
   Unauthenticated,
+  Unavailable,
   toDomainError,
   toHttp,
   type ErrorLogger,
@@ -45,6 +46,7 @@ describe('domain errors', () => {
     [new Conflict('name taken'), 'CONFLICT', 409, 'CONFLICT', 'name taken'],
     [new TooLarge('Object', 20, 10), 'TOO_LARGE', 413, 'BAD_USER_INPUT', 'Object is too large (20 > 10 bytes)'],
     [new RateLimited(3), 'RATE_LIMITED', 429, 'RATE_LIMITED', 'You are being rate limited; retry later'],
+    [new Unavailable(), 'UNAVAILABLE', 503, 'SERVICE_UNAVAILABLE', 'The server is busy; retry shortly'],
     [new Internal(), 'INTERNAL', 500, 'INTERNAL_SERVER_ERROR', 'Internal server error'],
   ])('%s carries its code, HTTP status and GraphQL code', (err, code, status, graphqlCode, message) => {
     expect(err).toBeInstanceOf(Error)
@@ -74,6 +76,16 @@ describe('toHttp', () => {
     const log = recordingLogger()
     expect(toHttp(new RateLimited(2.2), log)).toMatchObject({ statusCode: 429, headers: { 'retry-after': '3' } })
     expect(toHttp(new RateLimited(0), log).headers).toEqual({ 'retry-after': '1' })
+  })
+
+  it('answers a busy database (no connection came free in time) with 503 and Retry-After, not a 500', async () => {
+    const { SqlBusy } = await import('./adapters/sql/types.js')
+    const log = recordingLogger()
+    expect(toHttp(new SqlBusy('no database connection came free in time'), log)).toEqual({
+      statusCode: 503,
+      headers: { 'retry-after': '5' },
+      body: { error: { code: 'UNAVAILABLE', message: 'The server is busy; retry shortly' } },
+    })
   })
 
   it('hides an unexpected error behind a 500 and logs it at error with the original', () => {

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'TOO_LARGE'
   | 'RATE_LIMITED'
+  | 'UNAVAILABLE'
   | 'INTERNAL'
 
 export interface DomainErrorOptions {
@@ -136,6 +137,24 @@ export class RateLimited extends DomainError {
   }
 }
 
+/** The server is too busy for this request right now (e.g. no database connection came free in time). */
+export class Unavailable extends DomainError {
+  override readonly name = 'Unavailable'
+  readonly code = 'UNAVAILABLE'
+  readonly statusCode = 503
+  constructor(
+    message = 'The server is busy; retry shortly',
+    readonly retryAfterSeconds = 5,
+    options?: DomainErrorOptions,
+  ) {
+    super(message, 'SERVICE_UNAVAILABLE', options)
+  }
+
+  override headers(): Record<string, string> {
+    return { 'retry-after': String(this.retryAfterSeconds) }
+  }
+}
+
 /** An unexpected failure; its message is logged, never shown. */
 export class Internal extends DomainError {
   override readonly name = 'Internal'
@@ -198,6 +217,8 @@ export function toDomainError(err: unknown): DomainError {
     if (code in FASTIFY_ERRORS) return FASTIFY_ERRORS[code](error)
     // Errors from adapters and libraries that already say whose fault it is (e.g. the blob store's InvalidBlobKey).
     if (code === 'BAD_USER_INPUT') return new BadUserInput(error.message, { cause: err })
+    // The database adapter found no free connection in time: busy, not broken.
+    if (code === 'SQL_BUSY') return new Unavailable(undefined, undefined, { cause: err })
   }
   if (err instanceof ZodError) {
     const issue = err.issues[0]

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTestPostgresDatabase, openTestPglite, pgliteTemplate } from '../../test-utils/db.js'
 import {
   createPgliteSql,
+  createPostgresSql,
   createSql,
   DataDirInUse,
   MigrationFailed,
@@ -824,6 +825,26 @@ describe('PostgreSQL', () => {
       )
       expect(new Set(answers.map((a) => a.rows[0].pid)).size).toBeLessThanOrEqual(2)
     } finally {
+      await sql.close()
+    }
+  })
+
+  it('answers SqlBusy when no pooled connection comes free within the connect timeout, and recovers', async () => {
+    const sql = await createPostgresSql({ url: database.url, poolSize: 1, connectTimeoutMs: 300, logger: silent })
+    let release = () => {}
+    const held = sql.transaction(() => new Promise<void>((resolve) => (release = resolve)))
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      await expect(sql.query('SELECT 1')).rejects.toMatchObject({ name: 'SqlBusy', code: 'SQL_BUSY' })
+      await expect(sql.copyText('nowhere', ['a'], (async function* () {})())).rejects.toMatchObject({
+        code: 'SQL_BUSY',
+      })
+      release()
+      await held
+      expect((await sql.query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }])
+    } finally {
+      release()
+      await held.catch(() => undefined)
       await sql.close()
     }
   })

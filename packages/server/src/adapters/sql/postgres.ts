@@ -8,7 +8,7 @@ import pg from 'pg'
 import { from as copyFromStdin, to as copyToStdout } from 'pg-copy-streams'
 import type { Logger } from 'pino'
 import { checkBatchSize, copyStatement, encodeCopyChunks } from './shared.js'
-import { SqlClosed, SqlConfigError, SqlError, type QueryResult, type Sql, type SqlExecutor } from './types.js'
+import { SqlBusy, SqlClosed, SqlConfigError, SqlError, type QueryResult, type Sql, type SqlExecutor } from './types.js'
 
 export interface PostgresSqlOptions {
   /** `postgres://user:password@host:5432/database` (`postgresql://` too). */
@@ -109,6 +109,10 @@ function errorMessage(err: unknown): string {
 
 /** PostgreSQL's own errors become `SqlError` (same fields as under PGlite); others pass unchanged. */
 function toSqlError(err: unknown): unknown {
+  // pg-pool's wording when no connection came free within connectionTimeoutMillis (all of them busy).
+  if (err instanceof Error && err.message === 'timeout exceeded when trying to connect') {
+    return new SqlBusy('no database connection came free in time', { cause: err })
+  }
   if (!(err instanceof pg.DatabaseError)) return err
   return new SqlError(
     err.message,

@@ -99,6 +99,15 @@ export class SqlError extends Error {
 }
 
 /** A bad or unreachable `DATABASE_URL`, or a data folder that cannot be opened; fixed by the operator. */
+/** Every pooled connection stayed busy for the connect timeout: the database is busy, not broken. */
+export class SqlBusy extends Error {
+  readonly code = 'SQL_BUSY'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SqlBusy'
+  }
+}
+
 export class SqlConfigError extends Error {
   readonly code = 'CONFIG'
   constructor(

@@ -224,6 +224,31 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     expect(ids).toEqual([...all].sort())
   })
 
+  it('reads the closures of at most maxConcurrentLargeTrees large-rooted trees at once; the next waits its turn', async () => {
+    const rootId = await storeRoot('slots', [...tree], { name: 'x'.repeat(150_000) }) // over rootSliceBytes
+    const limited = createObjectsService({
+      sql,
+      maxObjectBytes: 1e7,
+      rootSliceBytes: 100_000,
+      maxConcurrentLargeTrees: 1,
+    })
+    const a = await limited.streamTree('p1', rootId)
+    const b = await limited.streamTree('p1', rootId)
+    await text(a!.root)
+    await text(b!.root)
+    const aChildren = a!.children[Symbol.asyncIterator]()
+    expect((await aChildren.next()).value!.length).toBeGreaterThan(0) // A holds the only slot
+    const bAll = collect(b!.children)
+    let bDone = false
+    void bAll.then(() => (bDone = true))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(bDone).toBe(false)
+    for (let next = await aChildren.next(); !next.done; next = await aChildren.next()) {
+      // drain A: its end gives the slot to B
+    }
+    expect((await bAll).ids).toEqual([...tree].sort())
+  })
+
   it('streams a tree scattered among many other objects (ranges give way to id lists)', async () => {
     const partial = [...tree, ...other.slice(0, 50), idOf(3, 'not stored')]
     const rootId = await storeRoot('sparse', partial)

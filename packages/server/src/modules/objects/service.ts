@@ -44,6 +44,12 @@ export interface ObjectsServiceOptions {
    * are paced by TCP), and the connections left over keep serving everything else.
    */
   maxConcurrentUploads?: number
+  /**
+   * Downloads of trees with a large root (over `rootSliceBytes`) reading their closure at once (default 2).
+   * Each holds a database connection for its closure's cursor and needs a second for its objects: without
+   * a bound, as many such downloads as the pool has connections would take them all and wait on each other.
+   */
+  maxConcurrentLargeTrees?: number
 }
 
 /** A rejected upload batch; `message` is Speckle's wording where Speckle has one (WIRE.md). */
@@ -134,14 +140,25 @@ class Slots {
   constructor(private readonly size: number) {}
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.busy >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve))
-    else this.busy++
+    const release = await this.acquire()
     try {
       return await fn()
     } finally {
+      release()
+    }
+  }
+
+  /** Wait for a slot; the function returned gives it back (once, however often it is called). */
+  async acquire(): Promise<() => void> {
+    if (this.busy >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve))
+    else this.busy++
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      // The slot passes straight on to the next in line, if any.
       const next = this.waiting.shift()
-      if (next)
-        next() // the slot passes straight on
+      if (next) next()
       else this.busy--
     }
   }
@@ -149,6 +166,7 @@ class Slots {
 
 export function createObjectsService(options: ObjectsServiceOptions) {
   const uploadSlots = new Slots(Math.max(1, options.maxConcurrentUploads ?? 4))
+  const largeTreeSlots = new Slots(Math.max(1, options.maxConcurrentLargeTrees ?? 2))
   const repo = createObjectsRepository(options.sql)
   const readBatch = options.readBatchSize ?? 5000
   const readRowsBudget = options.readRowsBudget ?? 20_000
@@ -350,7 +368,12 @@ export function createObjectsService(options: ObjectsServiceOptions) {
       return { root: [head.data], children: streamSorted(projectId, inBatches(ids, rangeBatch), true) }
     }
     async function* ids(): AsyncIterable<readonly string[]> {
-      for await (const rows of repo.closureKeys(projectId, rootId, rangeBatch)) yield rows.map((r) => r.k)
+      const release = await largeTreeSlots.acquire()
+      try {
+        for await (const rows of repo.closureKeys(projectId, rootId, rangeBatch)) yield rows.map((r) => r.k)
+      } finally {
+        release()
+      }
     }
     return { root: repo.slices(projectId, rootId, sliceBytes), children: streamSorted(projectId, ids(), true) }
   }

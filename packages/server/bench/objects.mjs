@@ -10,9 +10,10 @@
 // default postgres://postgres@127.0.0.1:5432/test), BENCH_SERVER_NODE_ARGS (extra node flags for the server,
 // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_RESTART=0 (keep the upload's server process for the
 // reads; by default they get a fresh one, so each phase's peak RSS is its own), plus every BENCH_*
-// variable of objects-bench.mjs.
+// variable of objects-bench.mjs. BENCH_SERVER_LOG=FILE appends the server's log to FILE, at
+// BENCH_LOG_LEVEL (default warn; debug shows, among others, which work grew PGlite's heap).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -26,6 +27,7 @@ const bin = join(repo, 'packages', 'cli', 'dist', 'bin.js')
 const N = process.env.BENCH_N ?? '100000'
 const MODES = (process.env.BENCH_MODES ?? 'postgres,pglite').split(',')
 const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const logFile = process.env.BENCH_SERVER_LOG
 
 if (!existsSync(bin)) throw new Error('build first: npm run build')
 if (!existsSync(client)) throw new Error(`benchmark client not found at ${client}`)
@@ -51,7 +53,7 @@ function peakRssMb(pid) {
 
 async function runMode(mode) {
   const dataDir = mkdtempSync(join(tmpdir(), `truss-bench-${mode}-`))
-  const env = { ...process.env, LOG_LEVEL: 'warn' }
+  const env = { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' }
   let dbName
   if (mode === 'postgres') {
     dbName = `truss_bench_${Date.now()}`
@@ -83,6 +85,7 @@ async function runMode(mode) {
     })
     await new Promise((resolve, reject) => {
       child.stdout.on('data', (b) => {
+        if (logFile) appendFileSync(logFile, b)
         if (String(b).includes('listening')) resolve()
       })
       child.on('exit', (code) => reject(new Error(`server exited with ${code}`)))

@@ -457,7 +457,10 @@ interface Reply {
 
 /** The main-thread end of the worker: numbered requests, replies matched by id. */
 class WorkerRpc {
-  private readonly pending = new Map<number, { resolve: (reply: Reply) => void; reject: (err: Error) => void }>()
+  private readonly pending = new Map<
+    number,
+    { resolve: (reply: Reply) => void; reject: (err: Error) => void; what: string }
+  >()
   private nextId = 1
   private failure: Error | undefined
 
@@ -488,7 +491,11 @@ class WorkerRpc {
     const id = this.nextId++
     return new Promise<Reply>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref()
-      this.pending.set(id, { resolve, reject })
+      this.pending.set(id, {
+        resolve,
+        reject,
+        what: `${request.op} ${'text' in request ? request.text.slice(0, 80) : ''}`,
+      })
       this.worker.postMessage({ ...request, id } as WorkerRequest, transfer)
     })
   }
@@ -507,8 +514,13 @@ class WorkerRpc {
 
   private onMessage(message: WorkerMessage): void {
     if (message.kind !== 'reply') return
-    if (message.heapBytes !== undefined) this.heapBytes = message.heapBytes
     const waiter = this.pending.get(message.id)
+    if (message.heapBytes !== undefined) {
+      // The heap only grows; which work grew it is what to look at when embedded memory is high.
+      if (this.heapBytes !== undefined && message.heapBytes > this.heapBytes)
+        this.logger.debug({ heapMb: Math.round(message.heapBytes / 2 ** 20), by: waiter?.what }, 'PGlite heap grew')
+      this.heapBytes = message.heapBytes
+    }
     if (!waiter) return
     this.pending.delete(message.id)
     if (this.pending.size === 0) this.worker.unref()

@@ -3,8 +3,11 @@
  * one indexed look-up that drops ids the project already holds; reads walk the primary key by range,
  * or fetch batches of ids by primary key where the wanted ids are sparse.
  */
+import { randomBytes } from 'node:crypto'
 import { sqlLiteral } from '../../adapters/sql/shared.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
+import { ClosureKeyBuffer } from './closure-keys.js'
+import { ClosureScanner } from './closure-scan.js'
 
 export interface ObjectRow {
   id: string
@@ -21,7 +24,16 @@ export type ObjectLine = [id: string, line: Buffer]
 /** Ids that can be stored at all (uploads take 32 to 64 hex characters); others are never looked up. */
 const STORABLE_ID = /^[0-9A-Za-z]{1,64}$/
 
+/** Names of the scratch tables that closure reads sort their keys in: the prefix, a time in ms, random hex. */
+const SCRATCH_PREFIX = 'objects_closure_scratch_'
+
+function* keyRows(keys: Iterable<string>): Iterable<[string]> {
+  for (const k of keys) yield [k]
+}
+
 export function createObjectsRepository(sql: Sql) {
+  let scratchSwept = false
+
   /** Ids among `ids` stored in the project. */
   async function existing(db: SqlExecutor, projectId: string, ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set()
@@ -162,20 +174,82 @@ export function createObjectsRepository(sql: Sql) {
   }
 
   /**
-   * The keys of an object's top-level `__closure`, each once, in byte order, streamed in batches. The
-   * database parses the JSON: a million-child root is 100+ MB of text that the server need not hold.
+   * The keys of an object's top-level `__closure`, each once, in ascending order, in batches of
+   * `batchSize`. The object's text is read in pieces of `pieceBytes` and scanned here (`ClosureScanner`):
+   * neither side ever holds the object whole. (Parsing a 116 MB root in SQL grew PGlite's WASM heap to
+   * 800 MB.) The keys are sorted in memory, packed (`ClosureKeyBuffer`: 16 bytes a Speckle id, so two
+   * million take 32 MB); a closure larger than that goes into a scratch table of this read only and the
+   * database sorts it. The table is a real, unlogged one, not a TEMP table: on PostgreSQL the loads and
+   * the cursor run on different pooled connections.
    */
-  function closureKeys(projectId: string, id: string, batchSize: number): AsyncIterable<{ k: string }[]> {
-    return sql.cursor<{ k: string }>(
-      `WITH root AS MATERIALIZED (
-         SELECT data::json -> '__closure' AS c FROM objects WHERE project_id = $1 AND id = $2
-       )
-       SELECT DISTINCT k COLLATE "C" AS k
-       FROM root, json_object_keys(CASE WHEN json_typeof(root.c) = 'object' THEN root.c END) AS k
-       ORDER BY 1`,
-      [projectId, id],
-      { batchSize },
+  async function* closureKeys(
+    projectId: string,
+    id: string,
+    pieceBytes: number,
+    batchSize: number,
+    memory: { maxPacked?: number; maxOthers?: number } = {},
+  ): AsyncIterable<string[]> {
+    const scanner = new ClosureScanner()
+    const pieces = slices(projectId, id, pieceBytes)[Symbol.asyncIterator]()
+    const inMemory = new ClosureKeyBuffer(memory.maxPacked, memory.maxOthers)
+    let spilled: string[] | undefined
+    try {
+      for (let next = await pieces.next(); !next.done; next = await pieces.next()) {
+        const keys = scanner.push(next.value)
+        if (!inMemory.add(keys)) {
+          spilled = keys
+          break
+        }
+        if (scanner.complete) break
+      }
+    } finally {
+      if (!spilled) await pieces.return?.()
+    }
+    if (!spilled) {
+      if (scanner.complete) yield* inMemory.sorted(batchSize)
+      return // no closure (or not an object): no descendants
+    }
+
+    if (!scratchSwept) {
+      scratchSwept = true
+      await dropStaleScratchTables().catch(() => undefined) // best effort: a left-over table costs only disk
+    }
+    const table = `${SCRATCH_PREFIX}${Date.now()}_${randomBytes(6).toString('hex')}`
+    await sql.query(`CREATE UNLOGGED TABLE ${table} (k text NOT NULL)`)
+    try {
+      // One COPY at a time, each its own transaction: the pieces' cursor fetches between them (PGlite
+      // runs nothing else while a transaction is open).
+      await sql.copyFrom(table, ['k'], keyRows(inMemory.all()))
+      await sql.copyFrom(table, ['k'], keyRows(spilled))
+      for (let next = await pieces.next(); !next.done && !scanner.complete; next = await pieces.next()) {
+        const keys = scanner.push(next.value)
+        if (keys.length > 0) await sql.copyFrom(table, ['k'], keyRows(keys))
+      }
+      await pieces.return?.()
+      if (!scanner.complete) return
+      for await (const rows of sql.cursor<{ k: string }>(
+        `SELECT DISTINCT k COLLATE "C" AS k FROM ${table} ORDER BY 1`,
+        [],
+        { batchSize },
+      )) {
+        yield rows.map((r) => r.k)
+      }
+    } finally {
+      await pieces.return?.()
+      await sql.query(`DROP TABLE IF EXISTS ${table}`)
+    }
+  }
+
+  /** Scratch tables of closure reads that ended with their process (a crash), a day or more ago. */
+  async function dropStaleScratchTables(): Promise<void> {
+    const { rows } = await sql.query<{ name: string }>(
+      `SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relname LIKE '${SCRATCH_PREFIX}%'`,
     )
+    const dayAgo = Date.now() - 24 * 3600 * 1000
+    for (const { name } of rows) {
+      const made = Number(name.slice(SCRATCH_PREFIX.length).split('_')[0])
+      if (Number.isFinite(made) && made < dayAgo) await sql.query(`DROP TABLE IF EXISTS ${name}`)
+    }
   }
 
   /** Refresh the planner's statistics of the objects table. */

@@ -224,6 +224,52 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     expect(ids).toEqual([...all].sort())
   })
 
+  it.each([
+    ['sorted in memory', undefined],
+    ['sorted by the database from a scratch table', 1_000],
+  ])(
+    'reads a large root’s closure from its pieces (%s): the top-level one only, each id once, nothing left',
+    async (_, inMemory) => {
+      const scratch = async () =>
+        (
+          await sql.query<{ name: string }>(
+            `SELECT relname AS name FROM pg_class WHERE relname LIKE 'objects_closure_scratch_%' ORDER BY 1`,
+          )
+        ).rows.map((r) => r.name)
+      // Left by processes that ended mid-read: one two days ago (dropped), one just now (kept: it may be in use).
+      const stale = `objects_closure_scratch_${Date.now() - 2 * 86_400_000}_aaaaaa`
+      const recent = `objects_closure_scratch_${Date.now()}_bbbbbb`
+      for (const name of [stale, recent]) await sql.query(`CREATE UNLOGGED TABLE ${name} (k text)`)
+      const reader = createObjectsService({
+        sql,
+        maxObjectBytes: 1e7,
+        rootSliceBytes: 100_000,
+        maxClosureKeysInMemory: inMemory,
+      })
+      const rootId = idOf(0, 'pieces')
+      // JSON no serializer writes but a reader must get right: decoy closures in a string and in nested
+      // objects, a repeated key, the closure cut across pieces and not last.
+      const entries = tree.map((id) => `"${id}":1`).join(',')
+      const json =
+        `{"id":"${rootId}","note":"\\"__closure\\":{\\"${other[0]}\\":1} \\\\","inner":{"__closure":{"${other[1]}":1}},` +
+        `"pad":"${'x'.repeat(150_000)}","__closure":{${entries},"${tree[0]}":2},"after":[{"__closure":{"${other[2]}":1}}]}`
+      expect(Object.keys((JSON.parse(json) as { __closure: object }).__closure)).toHaveLength(tree.length)
+      await objects.store('p1', [{ id: rootId, json }]) // a second time is a no-op
+      const result = await reader.streamTree('p1', rootId)
+      expect(await text(result!.root)).toBe(json)
+      expect((await collect(result!.children)).ids).toEqual([...tree].sort())
+      // Only a read that needed a scratch table looks for stale ones.
+      expect(await scratch()).toEqual(inMemory === undefined ? [stale, recent] : [recent])
+      // A reader that stops early leaves nothing behind either.
+      for await (const batch of (await reader.streamTree('p1', rootId))!.children) {
+        expect(batch.length).toBeGreaterThan(0)
+        break
+      }
+      expect(await scratch()).toEqual(inMemory === undefined ? [stale, recent] : [recent])
+      for (const name of [stale, recent]) await sql.query(`DROP TABLE IF EXISTS ${name}`)
+    },
+  )
+
   it('reads the closures of at most maxConcurrentLargeTrees large-rooted trees at once; the next waits its turn', async () => {
     const rootId = await storeRoot('slots', [...tree], { name: 'x'.repeat(150_000) }) // over rootSliceBytes
     const limited = createObjectsService({

@@ -6,10 +6,12 @@ import { BadUserInput } from '../../errors.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import type { Metrics } from '../metrics/index.js'
 import { createObjectsRepository, type ObjectLine, type ObjectRow } from './repository.js'
+import { closureIds } from './closure-scan.js'
 import { checkLargeObject } from './large-objects.js'
 import { BatchScanError, PartScanner, scanBatch, type ScannedObject } from './split.js'
 
 export { lineJson, lineJsonBytes, type ObjectLine, type ObjectRow } from './repository.js'
+export { closureIds } from './closure-scan.js'
 
 /** Ids as Speckle's SDKs write them: 32 hex characters (older JS senders wrote up to 64). */
 const OBJECT_ID = /^[0-9a-fA-F]{32,64}$/
@@ -50,6 +52,11 @@ export interface ObjectsServiceOptions {
    * a bound, as many such downloads as the pool has connections would take them all and wait on each other.
    */
   maxConcurrentLargeTrees?: number
+  /**
+   * Closure keys of a large root sorted in the server's memory (default 2,000,000: 32 MB for Speckle ids);
+   * a larger closure is sorted by the database from a scratch table.
+   */
+  maxClosureKeysInMemory?: number
 }
 
 /** A rejected upload batch; `message` is Speckle's wording where Speckle has one (WIRE.md). */
@@ -180,6 +187,10 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   let analyzing: Promise<void> | undefined
   const sliceBytes = options.rootSliceBytes ?? 4 * 1024 * 1024
   const largeObjectBytes = options.largeObjectBytes ?? 8 * 1024 * 1024
+  const closureMemory =
+    options.maxClosureKeysInMemory === undefined
+      ? {}
+      : { maxPacked: options.maxClosureKeysInMemory, maxOthers: Math.min(50_000, options.maxClosureKeysInMemory) }
 
   /** Check one scanned object of an upload batch (its position `index`); its id and its stored bytes. */
   function checked(o: ScannedObject, index: number): { id: string; bytes: Buffer } {
@@ -370,7 +381,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     async function* ids(): AsyncIterable<readonly string[]> {
       const release = await largeTreeSlots.acquire()
       try {
-        for await (const rows of repo.closureKeys(projectId, rootId, rangeBatch)) yield rows.map((r) => r.k)
+        yield* repo.closureKeys(projectId, rootId, sliceBytes, rangeBatch, closureMemory)
       } finally {
         release()
       }
@@ -515,116 +526,4 @@ function sortedById<T extends [string, unknown]>(rows: T[]): T[] {
     if (rows[i - 1]![0] > rows[i]![0]) return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
   return rows
-}
-
-/**
- * Keys of the top-level `__closure` of an object's JSON text (empty when it has none or the text is
- * malformed). Scans the text instead of parsing it: a million-child root is 100+ MB of JSON, and
- * parsing it would build a million-entry object only to read its keys.
- */
-export function closureIds(json: string): string[] {
-  // Cheap pre-check: most objects have no closure.
-  if (!json.includes('"__closure"')) return []
-  const scan = new JsonScan(json)
-  try {
-    scan.expect(123 /* { */)
-    if (scan.peek() === 125 /* } */) return []
-    for (;;) {
-      const key = scan.string()
-      scan.expect(58 /* : */)
-      if (key === '__closure' && scan.peek() === 123 /* { */) return scan.objectKeys()
-      scan.skipValue()
-      if (scan.next() !== 44 /* , */) return []
-    }
-  } catch {
-    return []
-  }
-}
-
-/** A minimal forward scanner over JSON text: enough to find one top-level property and list keys. */
-class JsonScan {
-  private i = 0
-  constructor(private readonly s: string) {}
-
-  private ws(): void {
-    const s = this.s
-    let c = s.charCodeAt(this.i)
-    while (c === 32 || c === 10 || c === 13 || c === 9) c = s.charCodeAt(++this.i)
-  }
-
-  peek(): number {
-    this.ws()
-    return this.s.charCodeAt(this.i)
-  }
-
-  next(): number {
-    this.ws()
-    return this.s.charCodeAt(this.i++)
-  }
-
-  expect(c: number): void {
-    if (this.next() !== c) throw new SyntaxError('unexpected character')
-  }
-
-  /** Index just past the closing quote of the string that opens at `start`. */
-  private stringEnd(start: number): number {
-    const s = this.s
-    let q = start
-    for (;;) {
-      q = s.indexOf('"', q + 1)
-      if (q === -1) throw new SyntaxError('unterminated string')
-      let bs = 0
-      while (s.charCodeAt(q - 1 - bs) === 92 /* \ */) bs++
-      if (bs % 2 === 0) return q + 1
-    }
-  }
-
-  string(): string {
-    this.ws()
-    const start = this.i
-    if (this.s.charCodeAt(start) !== 34 /* " */) throw new SyntaxError('string expected')
-    this.i = this.stringEnd(start)
-    const raw = this.s.slice(start + 1, this.i - 1)
-    return raw.includes('\\') ? (JSON.parse(this.s.slice(start, this.i)) as string) : raw
-  }
-
-  skipValue(): void {
-    this.ws()
-    const s = this.s
-    let depth = 0
-    for (;;) {
-      const c = s.charCodeAt(this.i)
-      if (Number.isNaN(c)) throw new SyntaxError('unexpected end')
-      if (c === 34) {
-        this.i = this.stringEnd(this.i)
-        if (depth === 0) return
-        continue
-      }
-      if (c === 123 || c === 91) depth++
-      else if (c === 125 || c === 93) {
-        if (depth === 0) return
-        depth--
-        if (depth === 0) {
-          this.i++
-          return
-        }
-      } else if (depth === 0 && c === 44) return
-      this.i++
-    }
-  }
-
-  /** The keys of the object that starts here, values skipped. */
-  objectKeys(): string[] {
-    this.expect(123 /* { */)
-    const keys: string[] = []
-    if (this.peek() === 125 /* } */) return keys
-    for (;;) {
-      keys.push(this.string())
-      this.expect(58 /* : */)
-      this.skipValue()
-      const c = this.next()
-      if (c === 125 /* } */) return keys
-      if (c !== 44 /* , */) throw new SyntaxError('unexpected character')
-    }
-  }
 }

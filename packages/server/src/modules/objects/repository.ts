@@ -158,19 +158,37 @@ export function createObjectsRepository(sql: Sql) {
   }
 
   /**
-   * An object's UTF-8 text in pieces of `bytes` bytes (a piece may end inside a character), from one
-   * cursor: the value is read once, then cut (cutting text by characters would rescan it per piece).
+   * An object's UTF-8 text in pieces of about `bytes` bytes, each cut where a character starts (so each is
+   * text, and comes back as text: both clients parse bytea in JavaScript, PGlite's at about 10 MB/s),
+   * from one cursor: the value is read once, then cut by byte offsets (cutting text by characters would
+   * rescan it from its start for every piece).
    */
   async function* slices(projectId: string, id: string, bytes: number): AsyncIterable<Buffer> {
-    const pieces = sql.cursor<{ part: Buffer }>(
-      `SELECT substring(r.b FROM g FOR $3) AS part
+    const pieces = sql.cursor<{ part: string }>(
+      `SELECT convert_from(substring(r.b FROM s.a FOR s.z - s.a), 'UTF8') AS part
        FROM (SELECT convert_to(data, 'UTF8') AS b FROM objects WHERE project_id = $1 AND id = $2 OFFSET 0) AS r,
-            generate_series(1, octet_length(r.b), $3) AS g
-       ORDER BY g`,
+       LATERAL (
+         SELECT a, lead(a, 1, octet_length(r.b) + 1) OVER (ORDER BY a) AS z
+         FROM (
+           -- A piece starts at the first character start at or after each step (UTF-8 continuation
+           -- bytes are 10xxxxxx; a character has at most three).
+           SELECT CASE
+               WHEN get_byte(r.b, g - 1) & 192 <> 128 THEN g
+               WHEN g + 1 > octet_length(r.b) THEN g + 1
+               WHEN get_byte(r.b, g) & 192 <> 128 THEN g + 1
+               WHEN g + 2 > octet_length(r.b) THEN g + 2
+               WHEN get_byte(r.b, g + 1) & 192 <> 128 THEN g + 2
+               ELSE g + 3
+             END AS a
+           FROM generate_series(1, octet_length(r.b), $3) AS g
+         ) AS starts
+       ) AS s
+       WHERE s.z > s.a
+       ORDER BY s.a`,
       [projectId, id, bytes],
       { batchSize: 1 },
     )
-    for await (const rows of pieces) for (const row of rows) yield row.part
+    for await (const rows of pieces) for (const row of rows) yield Buffer.from(row.part)
   }
 
   /**

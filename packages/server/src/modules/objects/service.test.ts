@@ -270,6 +270,22 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     },
   )
 
+  it('sends a large root in pieces cut only where characters start, byte for byte, whatever the piece size', async () => {
+    const rootId = await storeRoot('utf8 cuts', tree.slice(0, 5), { name: 'aØ橋🌉é'.repeat(300) + 'Z🌉' })
+    const bytes = Buffer.from(roots.get(rootId)!)
+    for (const size of [5, 6, 7, 64, 1001]) {
+      const reader = createObjectsService({ sql, maxObjectBytes: 1e7, rootSliceBytes: size })
+      const result = await reader.streamTree('p1', rootId)
+      const pieces: Buffer[] = []
+      for await (const piece of result!.root) pieces.push(Buffer.from(piece))
+      expect(Buffer.concat(pieces).equals(bytes)).toBe(true)
+      // Each piece is whole characters, within three bytes of the size asked for (the last may be shorter).
+      for (const piece of pieces) expect(Buffer.from(piece.toString('utf8')).equals(piece)).toBe(true)
+      for (const piece of pieces.slice(0, -1)) expect(Math.abs(piece.length - size)).toBeLessThanOrEqual(3)
+      expect((await collect(result!.children)).ids).toEqual(tree.slice(0, 5).sort())
+    }
+  })
+
   it('reads the closures of at most maxConcurrentLargeTrees large-rooted trees at once; the next waits its turn', async () => {
     const rootId = await storeRoot('slots', [...tree], { name: 'x'.repeat(150_000) }) // over rootSliceBytes
     const limited = createObjectsService({

@@ -286,6 +286,26 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
     }
   })
 
+  it('counts the closure ids a root misses (what a version needs), small roots whole and large ones in pieces', async () => {
+    const absent = [idOf(1, 'absent'), idOf(2, 'absent')]
+    const small = await storeRoot('whole small', [...tree.slice(0, 10), ...absent])
+    const large = await storeRoot('whole large', [...tree, ...absent], { pad: 'p'.repeat(150_000) })
+    const complete = await storeRoot('whole complete', [...tree], { pad: 'p'.repeat(150_000) })
+    for (const inMemory of [undefined, 100]) {
+      const reader = createObjectsService({
+        sql,
+        maxObjectBytes: 1e7,
+        rootSliceBytes: 100_000,
+        maxClosureKeysInMemory: inMemory,
+      })
+      expect(await reader.hasWholeTree('p1', small)).toEqual({ root: true, missing: 2 })
+      expect(await reader.hasWholeTree('p1', large)).toEqual({ root: true, missing: 2 })
+      expect(await reader.hasWholeTree('p1', complete)).toEqual({ root: true, missing: 0 })
+      expect(await reader.hasWholeTree('p1', idOf(3, 'absent'))).toEqual({ root: false, missing: 0 })
+      expect(await reader.hasWholeTree('p2', large)).toEqual({ root: false, missing: 0 })
+    }
+  })
+
   it('reads the closures of at most maxConcurrentLargeTrees large-rooted trees at once; the next waits its turn', async () => {
     const rootId = await storeRoot('slots', [...tree], { name: 'x'.repeat(150_000) }) // over rootSliceBytes
     const limited = createObjectsService({

@@ -477,12 +477,20 @@ export function createObjectsService(options: ObjectsServiceOptions) {
 
   /** Whether the object and every descendant in its closure are stored (a version needs that). */
   async function hasWholeTree(projectId: string, rootId: string): Promise<{ root: boolean; missing: number }> {
-    const root = await repo.get(projectId, rootId)
-    if (root === null) return { root: false, missing: 0 }
-    const ids = closureIds(root)
+    // A large root is read in pieces, its closure streamed sorted, as downloads do: never held whole.
+    const head = await repo.head(projectId, rootId, sliceBytes)
+    if (head === null) return { root: false, missing: 0 }
+    const batches =
+      head.data !== null
+        ? inBatches([...new Set(closureIds(head.data))], 10_000)
+        : repo.closureKeys(projectId, rootId, sliceBytes, 10_000, closureMemory)
+    let wanted = 0
     let present = 0
-    for (let i = 0; i < ids.length; i += 10_000) present += await repo.countPresent(projectId, ids.slice(i, i + 10_000))
-    return { root: true, missing: ids.length - present }
+    for await (const ids of batches) {
+      wanted += ids.length
+      present += await repo.countPresent(projectId, ids)
+    }
+    return { root: true, missing: wanted - present }
   }
 
   return {

@@ -16,7 +16,7 @@ export class ClosureKeyBuffer {
 
   constructor(
     /** Most 32-hex keys held (16 bytes each). */
-    private readonly maxPacked = 2_000_000,
+    private readonly maxPacked = 500_000,
     /** Most keys of other forms held. */
     private readonly maxOthers = 50_000,
   ) {

@@ -53,7 +53,7 @@ export interface ObjectsServiceOptions {
    */
   maxConcurrentLargeTrees?: number
   /**
-   * Closure keys of a large root sorted in the server's memory (default 2,000,000: 32 MB for Speckle ids);
+   * Closure keys of a large root sorted in the server's memory (default 500,000: 8 MB for Speckle ids);
    * a larger closure is sorted by the database from a scratch table.
    */
   maxClosureKeysInMemory?: number

@@ -91,7 +91,10 @@ export async function checkWebhookTarget(
   } else {
     // RFC 6761: these names are loopback whatever a resolver says; refuse them without asking one.
     if (!options.allowPrivate && /(^|\.)localhost\.?$/i.test(hostname)) {
-      throw new WebhookAddressError('WEBHOOK_URL_FORBIDDEN', `The webhook host ${hostname} is a loopback name`)
+      throw new WebhookAddressError(
+        'WEBHOOK_URL_FORBIDDEN',
+        `The webhook address ${hostname} is not allowed: a loopback name`,
+      )
     }
     addresses = await resolve(hostname, options.lookup ?? systemLookup)
   }

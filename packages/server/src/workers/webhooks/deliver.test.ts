@@ -3,8 +3,13 @@
  * test needs a host name, the DNS answer is injected through `lookup`, the one boundary deliverWebhook lets a
  * caller replace; "public" addresses appear only in injected answers that are refused before connecting.
  */
+import { execFileSync } from 'node:child_process'
 import { createHmac } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ResolvedAddress, WebhookLookup } from './address-guard.js'
@@ -346,6 +351,61 @@ describe('deliverWebhook', () => {
       expect(result).toMatchObject({ ok: false, errorCode: 'WEBHOOK_URL_FORBIDDEN' })
       expect(lookup.calls).toHaveLength(1)
       expect(hook.received).toHaveLength(0)
+    })
+  })
+
+  describe('over https', () => {
+    /** A throwaway self-signed certificate for `hooks.truss.test`, made by openssl for this run. */
+    function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+      const dir = mkdtempSync(join(tmpdir(), 'truss-webhook-tls-'))
+      try {
+        execFileSync(
+          'openssl',
+          ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1']
+            .concat(['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=hooks.truss.test'])
+            .concat(['-addext', 'subjectAltName=DNS:hooks.truss.test']),
+          { stdio: 'ignore' },
+        )
+        return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+
+    it('sends the URL host as SNI to the checked address and verifies the certificate', async () => {
+      const names: string[] = []
+      let requests = 0
+      const server = createHttpsServer(
+        {
+          ...selfSignedCertificate(),
+          SNICallback: (servername, done) => {
+            names.push(servername)
+            done(null, undefined)
+          },
+        },
+        (_req, res) => {
+          requests += 1
+          res.end('ok')
+        },
+      )
+      servers.push(server)
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+      const port = (server.address() as AddressInfo).port
+      const lookup = fakeLookup([{ address: '127.0.0.1', family: 4 }])
+
+      const result = await deliverWebhook({
+        url: `https://hooks.truss.test:${port}/`,
+        body: '{}',
+        allowPrivate: true,
+        lookup,
+      })
+
+      // The receiver's certificate is self-signed, so the client refuses it: TLS is verified, not bypassed.
+      expect(result).toMatchObject({ ok: false, errorCode: 'CONNECTION_FAILED', remoteAddress: '127.0.0.1' })
+      expect(result.error).toMatch(/self[- ]signed certificate/)
+      expect(names).toEqual(['hooks.truss.test'])
+      expect(requests).toBe(0)
+      expect(lookup.calls).toEqual(['hooks.truss.test'])
     })
   })
 })

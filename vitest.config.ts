@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@truss/core': src('./packages/core/src/index.ts'),
+      '@truss/import': src('./packages/import/src/index.ts'),
       '@truss/server': src('./packages/server/src/index.ts'),
     },
   },

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-const order = ['core', 'server', 'cli']
+const order = ['core', 'import', 'server', 'cli']
 for (const name of order) {
   const dir = join(root, 'packages', name)
   const config = join(dir, 'tsconfig.build.json')

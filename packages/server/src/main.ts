@@ -24,7 +24,8 @@ import { createUsersService } from './modules/users/service.js'
 import { createActivityService } from './modules/activity/service.js'
 import { createModelsService } from './modules/models/service.js'
 import { createVersionsService } from './modules/versions/service.js'
-import { createGraphqlContext, createGraphqlSchema, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
+import { createServerSchema } from './graphql-schema.js'
+import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
 import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'
 import {
   accountsRoutes,
@@ -166,7 +167,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
         isEmailEnabled: config.smtpUrl !== undefined,
       },
     }
-    const schema = createGraphqlSchema()
+    const schema = createServerSchema()
     await app.register(graphqlRoutes, { ...graphqlDeps, schema, devPage: true })
     // Subscriptions: one bus subscription per topic per node, fanned out to this node's sockets.
     const hub = createRealtimeHub({ bus, logger: logger.child({ module: 'realtime' }) })

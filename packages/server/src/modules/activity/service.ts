@@ -65,9 +65,14 @@ export interface ActivityQuery {
   until?: Date | null
 }
 
+/** Work that must commit with an activity entry (webhook events), run in the entry's transaction. */
+export type ActivitySink = (db: SqlExecutor, entry: ActivityEntry) => Promise<void>
+
 export interface ActivityService {
-  /** Write an entry through `db`, the caller's transaction. */
+  /** Write an entry through `db`, the caller's transaction, and run the sinks in it. */
   record(db: SqlExecutor, entry: ActivityEntry): Promise<void>
+  /** Add a sink (wiring, at start-up: the webhooks module is built after the modules that record). */
+  addSink(sink: ActivitySink): void
   forProject(projectId: string, query?: ActivityQuery): Promise<Page<Activity>>
   forUser(userId: string, query?: ActivityQuery): Promise<Page<Activity>>
 }
@@ -98,8 +103,15 @@ export function createActivityService({ sql }: { sql: SqlExecutor }): ActivitySe
     })
     return toPage(rows, size, totalCount, toActivity)
   }
+  const sinks: ActivitySink[] = []
   return {
-    record: (db, entry) => insertActivity(db, { ...entry, info: entry.info ?? {} }),
+    async record(db, entry) {
+      await insertActivity(db, { ...entry, info: entry.info ?? {} })
+      for (const sink of sinks) await sink(db, entry)
+    },
+    addSink(sink) {
+      sinks.push(sink)
+    },
     forProject: (projectId, query) => list('project_id', projectId, query),
     forUser: (userId, query) => list('user_id', userId, query),
   }

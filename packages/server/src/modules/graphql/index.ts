@@ -1,6 +1,7 @@
 /** The GraphQL module: Speckle's schema subset over the projects, models and versions services. */
 export { graphqlRoutes, runGraphql, formatError, type GraphqlRoutesOptions } from './rest.js'
-export { createGraphqlSchema } from './schema.js'
+export { checkSlices, coreSlice, createGraphqlSchema, type GraphqlSlice } from './schema.js'
+export type { ResolverMap } from './resolvers.js'
 export {
   createGraphqlContext,
   createLoaders,

@@ -1,10 +1,52 @@
 /**
- * `createGraphqlSchema()`: the SDL in typedefs.ts with the resolvers and scalars attached (graphql-js,
- * no schema-tools dependency).
+ * `createGraphqlSchema(slices)`: the schema composed from slices (each module's SDL and resolvers; the
+ * shared core in typedefs.ts/resolvers.ts is the first), with the scalars attached (graphql-js, no
+ * schema-tools dependency). Composition refuses a field that two slices define, naming both.
  */
-import { buildSchema, GraphQLObjectType, GraphQLScalarType, Kind, type GraphQLSchema, type ValueNode } from 'graphql'
-import { createResolvers } from './resolvers.js'
+import {
+  buildSchema,
+  GraphQLObjectType,
+  GraphQLScalarType,
+  Kind,
+  parse,
+  type GraphQLSchema,
+  type ValueNode,
+} from 'graphql'
+import { createResolvers, type ResolverMap } from './resolvers.js'
 import { typeDefs } from './typedefs.js'
+
+/** One module's part of the schema: SDL (new types, and `extend type` for shared ones) and its resolvers. */
+export interface GraphqlSlice {
+  /** The module's name, for errors at start-up. */
+  name: string
+  typeDefs: string
+  resolvers: ResolverMap
+}
+
+/** The shared core: what has not moved into a module of its own. */
+export function coreSlice(): GraphqlSlice {
+  return { name: 'core', typeDefs, resolvers: createResolvers() }
+}
+
+/** Throws when two slices define the same type or field (graphql-js would say only "defined once"). */
+export function checkSlices(slices: readonly GraphqlSlice[]): void {
+  const owners = new Map<string, string>()
+  const claim = (key: string, slice: string): void => {
+    const other = owners.get(key)
+    if (other !== undefined) throw new Error(`GraphQL ${key} is defined by both the ${other} and ${slice} slices`)
+    owners.set(key, slice)
+  }
+  for (const slice of slices) {
+    for (const def of parse(slice.typeDefs).definitions) {
+      if (!('name' in def) || def.name === undefined) continue
+      const typeName = def.name.value
+      const isExtension = def.kind.endsWith('Extension')
+      if (!isExtension) claim(`type ${typeName}`, slice.name)
+      const fields = 'fields' in def ? (def.fields ?? []) : 'values' in def ? (def.values ?? []) : []
+      for (const field of fields) claim(`field ${typeName}.${field.name.value}`, slice.name)
+    }
+  }
+}
 
 function literal(node: ValueNode): unknown {
   switch (node.kind) {
@@ -40,18 +82,29 @@ const SCALARS: Record<string, Partial<GraphQLScalarType>> = {
   },
 }
 
-export function createGraphqlSchema(): GraphQLSchema {
-  const schema = buildSchema(typeDefs)
+/** The core slice plus `slices` (modules that own their GraphQL), checked and composed into one schema. */
+export function createGraphqlSchema(slices: readonly GraphqlSlice[] = []): GraphQLSchema {
+  const all = [coreSlice(), ...slices]
+  checkSlices(all)
+  const schema = buildSchema(all.map((s) => s.typeDefs).join('\n'))
   for (const [name, impl] of Object.entries(SCALARS)) Object.assign(schema.getType(name) as GraphQLScalarType, impl)
-  for (const [typeName, fields] of Object.entries(createResolvers())) {
-    const type = schema.getType(typeName)
-    if (!(type instanceof GraphQLObjectType)) throw new Error(`resolvers for unknown type ${typeName}`)
-    const defined = type.getFields()
-    for (const [fieldName, resolver] of Object.entries(fields)) {
-      const field = defined[fieldName]
-      if (field === undefined) throw new Error(`resolver for unknown field ${typeName}.${fieldName}`)
-      if (typeof resolver === 'function') field.resolve = resolver as never
-      else Object.assign(field, resolver)
+  const resolvedBy = new Map<string, string>()
+  for (const slice of all) {
+    for (const [typeName, fields] of Object.entries(slice.resolvers)) {
+      const type = schema.getType(typeName)
+      if (!(type instanceof GraphQLObjectType)) throw new Error(`${slice.name}: resolvers for unknown type ${typeName}`)
+      const defined = type.getFields()
+      for (const [fieldName, resolver] of Object.entries(fields)) {
+        const field = defined[fieldName]
+        if (field === undefined) throw new Error(`${slice.name}: resolver for unknown field ${typeName}.${fieldName}`)
+        const key = `${typeName}.${fieldName}`
+        const other = resolvedBy.get(key)
+        if (other !== undefined)
+          throw new Error(`GraphQL ${key} is resolved by both the ${other} and ${slice.name} slices`)
+        resolvedBy.set(key, slice.name)
+        if (typeof resolver === 'function') field.resolve = resolver as never
+        else Object.assign(field, resolver)
+      }
     }
   }
   return schema

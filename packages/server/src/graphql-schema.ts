@@ -1,0 +1,12 @@
+/**
+ * The server's schema: the shared core plus every module that owns a GraphQL slice. A module adds itself
+ * here; `createGraphqlSchema` refuses two slices that define the same type or field.
+ */
+import type { GraphQLSchema } from 'graphql'
+import { createGraphqlSchema, type GraphqlSlice } from './modules/graphql/index.js'
+
+export const MODULE_SLICES: readonly GraphqlSlice[] = []
+
+export function createServerSchema(): GraphQLSchema {
+  return createGraphqlSchema(MODULE_SLICES)
+}

@@ -42,8 +42,16 @@ export interface EventLogger {
 }
 
 /**
- * Publish events after their change committed. A failed publish is logged, not thrown: the change is
- * already durable and subscribers catch up on their next read.
+ * The bus topic idle job workers listen on (jobs/queue.ts re-exports it): a message there is only a hint
+ * to look at the jobs table now.
+ */
+export const JOBS_TOPIC = 'jobs'
+
+/**
+ * Publish events after their change committed, then one hint to the job workers: the change's
+ * transaction may have enqueued work (webhook deliveries and preview renders are enqueued by activity
+ * sinks, which do not see the commit). A failed publish is logged, not thrown: the change is already
+ * durable, subscribers catch up on their next read and workers on their next poll.
  */
 export async function publishEvents(
   bus: Pick<Bus, 'publish'> | undefined,
@@ -59,6 +67,12 @@ export async function publishEvents(
         logger?.warn({ err, topic, event: event.type }, 'could not publish an event')
       }
     }
+  }
+  if (events.length === 0) return
+  try {
+    await bus.publish(JOBS_TOPIC, { kinds: null })
+  } catch (err) {
+    logger?.warn({ err, topic: JOBS_TOPIC }, 'could not publish a job hint')
   }
 }
 

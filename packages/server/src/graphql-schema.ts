@@ -4,8 +4,9 @@
  */
 import type { GraphQLSchema } from 'graphql'
 import { createGraphqlSchema, type GraphqlSlice } from './modules/graphql/index.js'
+import { webhooksSlice } from './modules/webhooks/graphql.js'
 
-export const MODULE_SLICES: readonly GraphqlSlice[] = []
+export const MODULE_SLICES: readonly GraphqlSlice[] = [webhooksSlice()]
 
 export function createServerSchema(): GraphQLSchema {
   return createGraphqlSchema(MODULE_SLICES)

@@ -16,8 +16,10 @@ import {
   type JobStatus,
 } from './repository.js'
 
+import { JOBS_TOPIC } from '../events.js'
+
 /** The bus topic idle workers listen on; a message is only a hint to look at the table now. */
-export const JOBS_TOPIC = 'jobs'
+export { JOBS_TOPIC }
 
 export interface Job {
   id: string

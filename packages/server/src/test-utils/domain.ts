@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Bus } from '../adapters/bus/types.js'
 import type { Sql } from '../adapters/sql/types.js'
-import type { TrussEvent } from '../events.js'
+import { JOBS_TOPIC, type TrussEvent } from '../events.js'
 import { createActivityService, type ActivityService } from '../modules/activity/service.js'
 import { identityContext, type IdentityContext } from '../modules/auth/test-utils/identity.js'
 import { createModelsService, type ModelsService } from '../modules/models/service.js'
@@ -13,23 +13,31 @@ import { createObjectsService, type ObjectsService } from '../modules/objects/se
 import { createProjectsService, type ProjectsService } from '../modules/projects/service.js'
 import { createVersionsService, type Version, type VersionsService } from '../modules/versions/service.js'
 
-/** Collects published events; `publish` is the only part of the bus the services use. */
+/**
+ * Collects published events; `publish` is the only part of the bus the services use. Job-worker hints
+ * (JOBS_TOPIC) are counted apart: they are not events.
+ */
 export interface RecordingBus extends Pick<Bus, 'publish'> {
   published: { topic: string; event: TrussEvent }[]
+  jobHints: number
   clear(): void
 }
 
 export function recordingBus(): RecordingBus {
   const published: { topic: string; event: TrussEvent }[] = []
-  return {
+  const bus: RecordingBus = {
     published,
+    jobHints: 0,
     async publish(topic, message) {
-      published.push({ topic, event: message as TrussEvent })
+      if (topic === JOBS_TOPIC) bus.jobHints++
+      else published.push({ topic, event: message as TrussEvent })
     },
     clear() {
       published.length = 0
+      bus.jobHints = 0
     },
   }
+  return bus
 }
 
 export interface DomainContext extends Omit<IdentityContext, 'projects'> {

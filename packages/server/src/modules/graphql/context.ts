@@ -18,6 +18,7 @@ import type { Project, ProjectRole, ProjectsService, TeamMember } from '../proje
 import type { TokensService } from '../tokens/service.js'
 import type { User, UsersService } from '../users/service.js'
 import type { Version, VersionsService } from '../versions/service.js'
+import type { WebhooksService } from '../webhooks/service.js'
 
 /**
  * Static facts `serverInfo` answers with (from config); what an admin edits (name, company, …) is read live
@@ -50,6 +51,8 @@ export interface GraphqlDeps {
   objects: Pick<ObjectsService, 'getObject' | 'streamIds' | 'parseBatch' | 'store'>
   policy: Policy
   serverInfo: ServerInfoFacts
+  /** Project webhooks (the webhooks slice); absent where a deployment leaves them out. */
+  webhooks?: WebhooksService
 }
 
 /** The transport's event source: an async iterable of the bus messages published on `topic`. */

@@ -13,6 +13,7 @@ import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import { buildApp, type TrussApp } from '../../app.js'
 import { loadConfig } from '../../config.js'
+import { createServerSchema } from '../../graphql-schema.js'
 import { domainContext, type DomainContext } from '../../test-utils/domain.js'
 import { createOutboxMailer } from '../../adapters/mail/index.js'
 import type { Mailer } from '../../adapters/mail/types.js'
@@ -85,6 +86,8 @@ export interface GraphqlHarnessOptions {
   accountRoutes?: boolean
   /** `PUBLIC_URL`; default the config's. */
   publicUrl?: string
+  /** Services of module slices (webhooks, …), built over the harness's database and domain. */
+  moduleDeps?: (ctx: DomainContext, sql: Sql) => Partial<GraphqlDeps>
 }
 
 export async function graphqlHarness(
@@ -132,8 +135,9 @@ export async function graphqlHarness(
         blobSizeLimitBytes: 30,
         isEmailEnabled: false,
       },
+      ...options.moduleDeps?.(ctx, counted),
     }
-    await app.register(graphqlRoutes, deps)
+    await app.register(graphqlRoutes, { ...deps, schema: createServerSchema() })
     if (options.accountRoutes === true) {
       await account.apps.ensureBuiltInApps(config.publicUrl)
       const accounts = createAccountsService({

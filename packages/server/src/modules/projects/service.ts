@@ -272,7 +272,7 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
         const project = await lockProject(tx, projectId)
         if (project === null) return null
         const team = await selectTeam(tx, projectId)
-        await deleteProject(tx, projectId)
+        // Recorded while the project still exists, so activity sinks (webhooks) see what it had.
         await activity.record(tx, {
           projectId,
           userId: actorId,
@@ -281,6 +281,7 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
           actionType: 'stream_delete',
           info: { stream: { id: project.id, name: project.name } },
         })
+        await deleteProject(tx, projectId)
         return team.map((m) => m.user_id)
       })
       if (members === null) return false

@@ -36,6 +36,12 @@ describe('loadConfig', () => {
       httpIdleTimeoutSeconds: 120,
       maxConcurrentUploads: 4,
       workers: true,
+      workerGroups: ['webhooks', 'imports', 'previews', 'monitor'],
+      jobsLeaseSeconds: 30,
+      jobsPollSeconds: 2,
+      webhooksAllowPrivate: false,
+      webhooksDisableAfterFailures: 20,
+      dbMonitorIntervalSeconds: 30,
     })
   })
 
@@ -65,6 +71,12 @@ describe('loadConfig', () => {
       HTTP_IDLE_TIMEOUT_SECONDS: '30',
       MAX_CONCURRENT_UPLOADS: '8',
       OBJECTS_GZIP_LEVEL: '1',
+      TRUSS_WORKER_GROUPS: 'Imports, previews',
+      TRUSS_JOBS_LEASE_SECONDS: '15',
+      TRUSS_JOBS_POLL_SECONDS: '0.5',
+      TRUSS_WEBHOOKS_ALLOW_PRIVATE: '1',
+      TRUSS_WEBHOOKS_DISABLE_AFTER_FAILURES: '5',
+      TRUSS_DB_MONITOR_INTERVAL_SECONDS: '60',
       UNRELATED_VARIABLE: 'ignored',
     })
     expect(config).toMatchObject({
@@ -94,6 +106,12 @@ describe('loadConfig', () => {
       httpIdleTimeoutSeconds: 30,
       maxConcurrentUploads: 8,
       objectsGzipLevel: 1,
+      workerGroups: ['imports', 'previews'],
+      jobsLeaseSeconds: 15,
+      jobsPollSeconds: 0.5,
+      webhooksAllowPrivate: true,
+      webhooksDisableAfterFailures: 5,
+      dbMonitorIntervalSeconds: 60,
     })
     expect(mbToBytes(config.maxRequestBodySizeMb)).toBe(512 * 1024)
   })
@@ -133,6 +151,13 @@ describe('loadConfig', () => {
 
   it('names the flag when the bad value came from a flag', () => {
     expect(errorOf(() => loadConfig({}, { port: -1 })).message).toContain('--port must be at least 0')
+  })
+
+  it('refuses unknown worker groups, naming them and the known ones', () => {
+    expect(() => loadConfig({ TRUSS_WORKER_GROUPS: 'webhooks,mailroom' })).toThrow(
+      /TRUSS_WORKER_GROUPS names unknown worker group\(s\) mailroom .*webhooks, imports, previews, monitor/,
+    )
+    expect(() => loadConfig({}, { workerGroups: [] })).toThrow(/--only names no worker group/)
   })
 
   it('lists every problem at once', () => {

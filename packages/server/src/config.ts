@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { isWorkerGroup, WORKER_GROUPS, type WorkerGroup } from './jobs/kinds.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -57,6 +58,19 @@ const FIELDS = {
   httpIdleTimeoutSeconds: { env: 'HTTP_IDLE_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 120' },
   maxConcurrentUploads: { env: 'MAX_CONCURRENT_UPLOADS', fix: 'use a whole number of uploads, e.g. 4' },
   workers: { flag: '--no-workers', fix: 'pass --no-workers to run without in-process workers' },
+  workerGroups: {
+    env: 'TRUSS_WORKER_GROUPS',
+    flag: '--only',
+    fix: `use a comma-separated list of ${WORKER_GROUPS.join(', ')}`,
+  },
+  jobsLeaseSeconds: { env: 'TRUSS_JOBS_LEASE_SECONDS', fix: 'use a number of seconds, e.g. 30' },
+  jobsPollSeconds: { env: 'TRUSS_JOBS_POLL_SECONDS', fix: 'use a number of seconds, e.g. 2' },
+  webhooksAllowPrivate: { env: 'TRUSS_WEBHOOKS_ALLOW_PRIVATE', fix: 'use 1 (allow loopback and private targets) or 0' },
+  webhooksDisableAfterFailures: {
+    env: 'TRUSS_WEBHOOKS_DISABLE_AFTER_FAILURES',
+    fix: 'use a whole number of failed deliveries in a row, e.g. 20',
+  },
+  dbMonitorIntervalSeconds: { env: 'TRUSS_DB_MONITOR_INTERVAL_SECONDS', fix: 'use a number of seconds, e.g. 30' },
 } satisfies Record<string, FieldMeta>
 
 type FieldName = keyof typeof FIELDS
@@ -145,6 +159,38 @@ const configSchema = z
       .default(4),
     /** Run background workers in this process (`--no-workers` turns them off). */
     workers: booleanText.default(true),
+    /** The worker groups this process runs (`truss worker --only webhooks,imports`); default all. */
+    workerGroups: z
+      .union([z.string(), z.array(z.string())])
+      .default([...WORKER_GROUPS])
+      .transform((value, ctx): WorkerGroup[] => {
+        const names = (Array.isArray(value) ? value : value.split(','))
+          .map((v) => v.trim().toLowerCase())
+          .filter((v) => v !== '')
+        const unknown = names.filter((n) => !isWorkerGroup(n))
+        if (names.length === 0 || unknown.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              names.length === 0 ? 'names no worker group' : `names unknown worker group(s) ${unknown.join(', ')}`,
+          })
+          return z.NEVER
+        }
+        return [...new Set(names)] as WorkerGroup[]
+      }),
+    /** A claimed job is another worker's to take when its lease is not renewed for this long. */
+    jobsLeaseSeconds: z.coerce.number({ error: 'must be a number' }).min(2, 'must be at least 2').default(30),
+    /** Idle workers look at the jobs table this often (bus hints wake them sooner). */
+    jobsPollSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(2),
+    /** Deliver webhooks to loopback, private, link-local and metadata addresses (tests, closed networks). */
+    webhooksAllowPrivate: booleanText.default(false),
+    /** Failed deliveries in a row after which a webhook is disabled and its owners are mailed. */
+    webhooksDisableAfterFailures: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .positive('must be at least 1')
+      .default(20),
+    dbMonitorIntervalSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').default(30),
   })
   .superRefine((c, ctx) => {
     // S3 is all-or-nothing: a bucket needs credentials; credentials or an endpoint need a bucket.

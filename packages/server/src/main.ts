@@ -16,25 +16,13 @@ import { defaultPublicUrl, mbToBytes, type Config } from './config.js'
 import { authPlugin } from './modules/auth/plugin.js'
 import { createMetrics } from './modules/metrics/index.js'
 import { objectsRoutes } from './modules/objects/rest.js'
-import { createObjectsService } from './modules/objects/service.js'
-import { createPolicy } from './modules/policy/service.js'
-import { createProjectsService } from './modules/projects/service.js'
-import { createTokensService, subscribeTokenRevocations } from './modules/tokens/service.js'
-import { createUsersService } from './modules/users/service.js'
-import { createActivityService } from './modules/activity/service.js'
-import { createModelsService } from './modules/models/service.js'
-import { createVersionsService } from './modules/versions/service.js'
+import { subscribeTokenRevocations } from './modules/tokens/service.js'
 import { createServerSchema } from './graphql-schema.js'
 import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
 import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'
-import {
-  accountsRoutes,
-  createAccountsService,
-  createProjectInvitesService,
-  createServerInvitesService,
-  createServerSettingsService,
-} from './modules/accounts/index.js'
-import { createAppsService } from './modules/apps/index.js'
+import { accountsRoutes } from './modules/accounts/index.js'
+import { createServices } from './services.js'
+import { registerQueueMetrics, startWorkers } from './workers.js'
 
 /** The release `serverInfo.version` reports: this package's version. */
 const TRUSS_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
@@ -107,35 +95,13 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // ── Module routes ─────────────────────────────────────────────────────────────────────────────────
     // Each module is a function of its dependencies returning a service; its rest.ts plugin takes the service.
     // The auth plugin comes first: its hook must see every route.
-    const tokens = createTokensService({ sql, bus })
+    const adapters = { sql, blobs, bus, mailer }
+    const services = createServices(config, adapters, metrics, logger)
+    const { tokens, objects, projects, models, versions, users, policy, apps, settings, accounts } = services
+    const { activity, invites, projectInvites, webhooks } = services
     await subscribeTokenRevocations(bus, tokens)
-    const activity = createActivityService({ sql })
-    const users = createUsersService({ sql, tokens, activity })
-    const objects = createObjectsService({
-      sql,
-      metrics,
-      maxObjectBytes: mbToBytes(config.maxObjectSizeMb),
-      maxConcurrentUploads: config.maxConcurrentUploads,
-    })
-    const projects = createProjectsService({ sql, bus, activity, objects, logger })
-    const models = createModelsService({ sql, bus, activity, projects, logger })
-    const versions = createVersionsService({ sql, bus, activity, models, objects, logger })
-    const policy = createPolicy({ projects })
-    const apps = createAppsService({ sql, tokens })
     await apps.ensureBuiltInApps(config.publicUrl)
-    const settings = createServerSettingsService({ sql, defaults: { name: config.serverName } })
-    const invites = createServerInvitesService({ sql, users, mailer, settings, publicUrl: config.publicUrl })
-    const accounts = createAccountsService({ sql, users, mailer, settings, invites, publicUrl: config.publicUrl })
-    const projectInvites = createProjectInvitesService({
-      sql,
-      activity,
-      users,
-      projects,
-      serverInvites: invites,
-      mailer,
-      settings,
-      publicUrl: config.publicUrl,
-    })
+    const jobMetrics = registerQueueMetrics(metrics, adapters)
 
     await app.register(authPlugin, { tokens, allowedOrigins: [config.publicUrl] })
     await app.register(accountsRoutes, { accounts, apps, tokens, bus, publicUrl: config.publicUrl })
@@ -158,6 +124,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       objects,
       policy,
       settings,
+      webhooks,
       serverInfo: {
         canonicalUrl: config.publicUrl,
         version: TRUSS_VERSION,
@@ -180,7 +147,19 @@ export async function startServer(config: Config, options: StartServerOptions = 
       logger: logger.child({ module: 'realtime' }),
     })
     // ──────────────────────────────────────────────────────────────────────────────────────────────────
-    // Workers (config.workers) start here once they exist; `--no-workers` leaves them to `truss worker`.
+    // Workers in this process unless `--no-workers` (then `truss worker` runs them).
+    if (config.workers) {
+      const workers = await startWorkers({
+        config,
+        adapters,
+        services,
+        metrics,
+        jobMetrics,
+        logger,
+        version: TRUSS_VERSION,
+      })
+      opened.push({ name: 'workers', close: () => workers.close() })
+    }
 
     if (options.routes) await app.register(options.routes)
 

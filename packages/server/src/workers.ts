@@ -1,0 +1,112 @@
+/**
+ * The background workers of one process (DESIGN.md decision 4): a job runner with the handlers of the
+ * chosen worker groups (webhooks, imports, previews) and the database monitor. `truss serve` starts them
+ * in-process unless `--no-workers`; `truss worker [--only …]` runs them alone. Every group is safe to run
+ * in any number of processes at once: jobs are claimed with SKIP LOCKED and a lease.
+ */
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import {
+  checkJobHandlers,
+  createJobRunner,
+  JOB_KINDS,
+  registerJobMetrics,
+  type AnyJobHandler,
+  type JobMetrics,
+  type JobRunner,
+  type WorkerGroup,
+} from './jobs/index.js'
+import type { Metrics } from './modules/metrics/index.js'
+import { createWebhookDeliveryHandler } from './modules/webhooks/delivery.js'
+import type { Adapters, Services } from './services.js'
+import { createDatabaseMonitor, type DatabaseMonitor } from './workers/monitor/index.js'
+
+export interface WorkerSetOptions {
+  config: Config
+  adapters: Adapters
+  services: Services
+  metrics: Metrics
+  /** The job metrics already registered on `metrics.registry` (one set per registry). */
+  jobMetrics: JobMetrics
+  logger: Logger
+  version: string
+  /** Groups to run; default `config.workerGroups`. */
+  groups?: readonly WorkerGroup[]
+}
+
+export interface WorkerSet {
+  groups: readonly WorkerGroup[]
+  runner: JobRunner | null
+  monitor: DatabaseMonitor | null
+  /** Stop claiming, let running jobs finish (bounded), give the rest back; stop the monitor. */
+  close(): Promise<void>
+}
+
+/** Every job handler this build has, by the kind it runs. */
+export function jobHandlers(options: Omit<WorkerSetOptions, 'groups' | 'jobMetrics' | 'metrics'>): AnyJobHandler[] {
+  const { config, adapters, services, logger, version } = options
+  return [
+    createWebhookDeliveryHandler({
+      sql: adapters.sql,
+      projects: services.projects,
+      users: services.users,
+      mailer: adapters.mailer,
+      serverInfo: async () => ({ ...(await services.settings.get()), canonicalUrl: config.publicUrl, version }),
+      publicUrl: config.publicUrl,
+      allowPrivate: config.webhooksAllowPrivate,
+      disableAfterFailures: config.webhooksDisableAfterFailures,
+      logger: logger.child({ worker: 'webhooks' }),
+    }),
+  ]
+}
+
+/** Job metrics are registered once per registry, by whoever serves it (server or worker). */
+export function registerQueueMetrics(metrics: Metrics, adapters: Adapters): JobMetrics {
+  return registerJobMetrics(metrics.registry, adapters.sql)
+}
+
+export async function startWorkers(options: WorkerSetOptions): Promise<WorkerSet> {
+  const { config, adapters, metrics, logger } = options
+  const groups = options.groups ?? config.workerGroups
+  const jobGroups = new Set(groups.filter((g) => g !== 'monitor'))
+  const handlers = jobHandlers(options).filter((h) => jobGroups.has(JOB_KINDS[h.kind].group))
+  // Groups whose services are not in this build yet (imports, previews) are left out with a warning.
+  const built = new Set(handlers.map((h) => JOB_KINDS[h.kind].group))
+  const missing = [...jobGroups].filter((g) => !built.has(g))
+  if (missing.length > 0) logger.warn({ groups: missing }, 'worker groups with no job handlers in this build')
+  // Start-up check: every kind of every group run has exactly one handler.
+  checkJobHandlers(handlers, [...built])
+
+  const runner =
+    handlers.length === 0
+      ? null
+      : createJobRunner({
+          sql: adapters.sql,
+          bus: adapters.bus,
+          logger: logger.child({ module: 'jobs' }),
+          handlers,
+          leaseSeconds: config.jobsLeaseSeconds,
+          pollSeconds: config.jobsPollSeconds,
+          metrics: options.jobMetrics,
+          stopTimeoutSeconds: config.shutdownTimeoutSeconds,
+        })
+  await runner?.start()
+  const monitor = groups.includes('monitor')
+    ? createDatabaseMonitor({
+        sql: adapters.sql,
+        registry: metrics.registry,
+        logger,
+        intervalSeconds: config.dbMonitorIntervalSeconds,
+      })
+    : null
+  monitor?.start()
+  logger.info({ groups, kinds: handlers.map((h) => h.kind), workerId: runner?.workerId }, 'workers started')
+  return {
+    groups,
+    runner,
+    monitor,
+    async close() {
+      await Promise.all([runner?.stop(), monitor?.stop()])
+    },
+  }
+}

@@ -230,12 +230,6 @@ function readAccessor(doc: GltfDoc, index: unknown, ctx: GltfContext): { values:
   return { values, components }
 }
 
-function identity(): Mat4 {
-  const m = new Float64Array(16)
-  m[0] = m[5] = m[10] = m[15] = 1
-  return m
-}
-
 /** Column-major a × b. */
 function multiply(a: Mat4, b: Mat4): Mat4 {
   const out = new Float64Array(16)

@@ -61,7 +61,10 @@ export function splitGlb(bytes: Uint8Array, ctx: GltfContext): { json: Json; bin
   if (view.getUint32(0, true) !== GLB_MAGIC) bad(ctx, 'no GLB magic "glTF"')
   const version = view.getUint32(4, true)
   if (version !== 2) {
-    throw new ImportError('UNSUPPORTED_FEATURE', `${ctx.fileName} is GLB version ${version}; only glTF 2.0 is supported`)
+    throw new ImportError(
+      'UNSUPPORTED_FEATURE',
+      `${ctx.fileName} is GLB version ${version}; only glTF 2.0 is supported`,
+    )
   }
   const total = view.getUint32(8, true)
   if (total > bytes.length) bad(ctx, `the GLB declares ${total} bytes but has ${bytes.length} (truncated?)`)
@@ -133,7 +136,9 @@ async function loadBuffers(json: Json, bin: Uint8Array | undefined, ctx: GltfCon
       }
     }
     if (data && data.length < byteLength) {
-      ctx.warnings.push(`buffer ${i} has ${data.length} bytes, less than the ${byteLength} declared; meshes reading past its end were skipped`)
+      ctx.warnings.push(
+        `buffer ${i} has ${data.length} bytes, less than the ${byteLength} declared; meshes reading past its end were skipped`,
+      )
     }
     buffers.push(data)
   }

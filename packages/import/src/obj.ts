@@ -197,7 +197,8 @@ export async function parseObj(bytes: Uint8Array, options: ImportOptions, fileNa
   }
   // Colours must cover every vertex of a mesh: a mesh begun before the first coloured vertex has none.
   for (const g of groups.values()) {
-    for (const p of g.parts.values()) if (p.mesh.colors && p.mesh.colors.length !== p.mesh.vertexCount) p.mesh.colors = undefined
+    for (const p of g.parts.values())
+      if (p.mesh.colors && p.mesh.colors.length !== p.mesh.vertexCount) p.mesh.colors = undefined
   }
   return { mtllibs, groups: [...groups.values()], usedMaterials: [...used], positions: pos.length / 3, skipped }
 }

@@ -22,7 +22,7 @@ const byte = (v: number): number => Math.round(clamp01(v) * 255)
 
 /** Colour channels in 0..1 to a signed ARGB integer (Speckle's `diffuse`, `emissive`, mesh `colors`). */
 export function argb(r: number, g: number, b: number, a = 1): number {
-  return ((byte(a) << 24) | (byte(r) << 16) | (byte(g) << 8) | byte(b)) | 0
+  return (byte(a) << 24) | (byte(r) << 16) | (byte(g) << 8) | byte(b) | 0
 }
 
 export interface MaterialInput {

@@ -37,7 +37,9 @@ class VertexMerger {
 async function parseBinary(bytes: Uint8Array, options: ImportOptions, fileName: string): Promise<StlSolid[]> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const count = view.getUint32(80, true)
-  let name = decodeLine(bytes, 0, 80).replace(/\0[\s\S]*$/, '').trim()
+  let name = decodeLine(bytes, 0, 80)
+    .replace(/\0[\s\S]*$/, '')
+    .trim()
   if (name.toLowerCase().startsWith('solid')) name = name.slice(5).trim()
   const mesh = new MeshBuilder()
   const merger = new VertexMerger(mesh)

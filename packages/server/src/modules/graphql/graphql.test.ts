@@ -24,7 +24,7 @@ import type { User } from '../users/service.js'
 import { createGraphqlContext, type GraphqlDeps } from './context.js'
 import { graphqlRoutes } from './rest.js'
 import { accountDeps, outboxMailer } from './test-utils.js'
-import { createGraphqlSchema } from './schema.js'
+import { createDomainSchema as createGraphqlSchema } from '../../graphql-schema.js'
 import { busSubscribe } from './subscriptions.js'
 
 const silent = pino({ level: 'silent' })

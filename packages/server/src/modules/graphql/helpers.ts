@@ -1,7 +1,7 @@
 /** Shared by the resolver files: argument readers, authorization through the policy, common shapes. */
-import { BadUserInput, NotFound } from '../../errors.js'
-import type { Principal } from '../auth/principal.js'
-import { assertAllowed, decideProject, missingScope, type ProjectAction } from '../policy/service.js'
+import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
+import { SCOPES, type Principal } from '../auth/principal.js'
+import { assertAllowed, decideProject, missingScope, requireServer, type ProjectAction } from '../policy/service.js'
 import type { Project } from '../projects/service.js'
 import type { User } from '../users/service.js'
 import type { GraphqlContext } from './context.js'
@@ -56,4 +56,26 @@ export function limitedUser(user: User | null) {
     verified: user.verified,
     role: user.serverRole,
   }
+}
+
+/** Only the signed-in user's own profile lists tokens and apps. */
+export function ownProfile(ctx: GraphqlContext, user: User, action: 'readTokens' | 'readApps'): Principal {
+  if (ctx.principal?.userId !== user.id) throw new Forbidden('You can only view your own tokens and apps')
+  return requireServer(ctx.principal, action)
+}
+
+const SCOPE_DESCRIPTIONS: Record<string, string> = Object.fromEntries(
+  SCOPES.map((s) => [s, `Allows ${s.replace(':', ' ')} access.`]),
+)
+
+/** Speckle's `Scope`: a scope name with its description. */
+export function scopeItem(name: string): { name: string; description: string } {
+  return { name, description: SCOPE_DESCRIPTIONS[name] ?? name }
+}
+
+export function idList(v: unknown, name: string, max = 1000): string[] {
+  const ids = strs(v) ?? []
+  if (ids.length === 0) throw new BadUserInput(`${name} must list at least one id`)
+  if (ids.length > max) throw new BadUserInput(`${name} lists more than ${max} ids`)
+  return [...new Set(ids)]
 }

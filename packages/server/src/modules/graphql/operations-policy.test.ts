@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getNamedType, isObjectType } from 'graphql'
 import { SCOPES } from '../auth/principal.js'
-import { createGraphqlSchema } from './schema.js'
+import { createDomainSchema as createGraphqlSchema } from '../../graphql-schema.js'
 import { graphqlHarness, type GraphqlHarness } from './test-utils.js'
 
 interface Ids {

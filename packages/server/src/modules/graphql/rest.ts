@@ -11,10 +11,10 @@ import type { Principal } from '../auth/principal.js'
 import { createGraphqlContext, type GraphqlDeps } from './context.js'
 import { documentCacheOf, type PreparedDocument } from './document-cache.js'
 import { checkLimits, DEFAULT_LIMITS, type QueryLimits } from './limits.js'
-import { createGraphqlSchema } from './schema.js'
+import { createServerSchema } from '../../graphql-schema.js'
 
 export interface GraphqlRoutesOptions extends GraphqlDeps {
-  /** Defaults to `createGraphqlSchema()`. */
+  /** Defaults to the server's schema (`createServerSchema()`: the core and every module's slice). */
   schema?: GraphQLSchema
   limits?: QueryLimits
   /** Serve the help page at `GET /graphql` (development). */
@@ -123,7 +123,7 @@ document.getElementById('run').onclick = async () => {
 
 export const graphqlRoutes: FastifyPluginAsync<GraphqlRoutesOptions> = async (app, options) => {
   const { schema: given, limits = DEFAULT_LIMITS, devPage = false, ...deps } = options
-  const schema = given ?? createGraphqlSchema()
+  const schema = given ?? createServerSchema()
   app.post('/graphql', async (request, reply) => {
     const { statusCode, payload } = await runGraphql(schema, deps, request.principal, request.body, request.log, limits)
     return reply.code(statusCode).send(payload)

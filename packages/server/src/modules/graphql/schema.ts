@@ -1,7 +1,7 @@
 /**
- * `createGraphqlSchema(slices)`: the schema composed from slices (each module's SDL and resolvers; the
- * shared core in typedefs.ts/resolvers.ts is the first), with the scalars attached (graphql-js, no
- * schema-tools dependency). Composition refuses a field that two slices define, naming both.
+ * `createGraphqlSchema(slices)`: the schema composed from slices (each module's SDL and resolvers, after the
+ * shared core below), with the scalars attached (graphql-js, no schema-tools dependency). Composition refuses
+ * a type or field that two slices define, naming both.
  */
 import {
   buildSchema,
@@ -12,8 +12,7 @@ import {
   type GraphQLSchema,
   type ValueNode,
 } from 'graphql'
-import { createResolvers, type ResolverMap } from './resolvers.js'
-import { typeDefs } from './typedefs.js'
+import type { ResolverMap } from './resolvers.js'
 
 /** One module's part of the schema: SDL (new types, and `extend type` for shared ones) and its resolvers. */
 export interface GraphqlSlice {
@@ -23,9 +22,25 @@ export interface GraphqlSlice {
   resolvers: ResolverMap
 }
 
-/** The shared core: what has not moved into a module of its own. */
+/**
+ * The shared core: the scalars, the root types and the two entities nearly every module adds fields to
+ * (`User`, `Project`), declared without fields; each module's slice brings its fields (`extend type`).
+ * Speckle's names and shapes are WIRE-GRAPHQL.md's.
+ */
+const CORE_TYPEDEFS = /* GraphQL */ `
+  scalar DateTime
+  scalar JSONObject
+  scalar BigInt
+
+  type Query
+  type Mutation
+  type Subscription
+  type User
+  type Project
+`
+
 export function coreSlice(): GraphqlSlice {
-  return { name: 'core', typeDefs, resolvers: createResolvers() }
+  return { name: 'core', typeDefs: CORE_TYPEDEFS, resolvers: {} }
 }
 
 /** Throws when two slices define the same type or field (graphql-js would say only "defined once"). */

@@ -13,7 +13,7 @@ import { openDatabase } from '../auth/test-utils/identity.js'
 import { createPolicy } from '../policy/service.js'
 import type { VersionsService } from '../versions/service.js'
 import { createGraphqlContext, type GraphqlDeps, type Subscribe } from './context.js'
-import { createGraphqlSchema } from './schema.js'
+import { createDomainSchema as createGraphqlSchema } from '../../graphql-schema.js'
 import { createRealtimeHub, type RealtimeHub } from '../realtime/hub.js'
 import { busSubscribe } from './subscriptions.js'
 

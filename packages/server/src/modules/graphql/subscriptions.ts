@@ -14,6 +14,66 @@ import { isTrussEvent, projectTopic, userTopic, type TrussEvent } from '../../ev
 import type { Bus } from '../../adapters/bus/types.js'
 import { createProjectAccessCache, type ProjectAccessCache } from '../policy/access-cache.js'
 import { createLoaders, type GraphqlContext, type GraphqlDeps, type Subscribe } from './context.js'
+import type { ResolverMap } from './resolvers.js'
+import type { GraphqlSlice } from './schema.js'
+
+const typeDefs = /* GraphQL */ `
+  extend type Subscription {
+    projectVersionsUpdated(id: String!): ProjectVersionsUpdatedMessage!
+    projectModelsUpdated(id: String!, modelIds: [String!]): ProjectModelsUpdatedMessage!
+    projectUpdated(id: String!): ProjectUpdatedMessage!
+    userProjectsUpdated: UserProjectsUpdatedMessage!
+    commitCreated(streamId: String!): JSONObject
+    commitUpdated(streamId: String!, commitId: String): JSONObject
+    commitDeleted(streamId: String!): JSONObject
+    branchCreated(streamId: String!): JSONObject
+    branchUpdated(streamId: String!, branchId: String): JSONObject
+    branchDeleted(streamId: String!): JSONObject
+    streamUpdated(streamId: String): JSONObject
+    streamDeleted(streamId: String): JSONObject
+    userStreamAdded: JSONObject
+    userStreamRemoved: JSONObject
+  }
+  enum ProjectVersionsUpdatedMessageType {
+    CREATED
+    UPDATED
+    DELETED
+  }
+  type ProjectVersionsUpdatedMessage {
+    id: String!
+    type: ProjectVersionsUpdatedMessageType!
+    modelId: String!
+    version: Version
+  }
+  enum ProjectModelsUpdatedMessageType {
+    CREATED
+    UPDATED
+    DELETED
+  }
+  type ProjectModelsUpdatedMessage {
+    id: String!
+    type: ProjectModelsUpdatedMessageType!
+    model: Model
+  }
+  enum ProjectUpdatedMessageType {
+    UPDATED
+    DELETED
+  }
+  type ProjectUpdatedMessage {
+    id: String!
+    type: ProjectUpdatedMessageType!
+    project: Project
+  }
+  enum UserProjectsUpdatedMessageType {
+    ADDED
+    REMOVED
+  }
+  type UserProjectsUpdatedMessage {
+    id: String!
+    type: UserProjectsUpdatedMessageType!
+    project: Project
+  }
+`
 
 type Args = Record<string, unknown>
 
@@ -195,7 +255,7 @@ const projectOf = (node: NodeFeed, ctx: GraphqlContext, event: TrussEvent) =>
 const VERSION_TYPES = { VersionCreated: 'CREATED', VersionUpdated: 'UPDATED', VersionDeleted: 'DELETED' } as const
 const MODEL_TYPES = { ModelCreated: 'CREATED', ModelUpdated: 'UPDATED', ModelDeleted: 'DELETED' } as const
 
-export function subscriptionResolvers() {
+function subscriptionResolvers() {
   return {
     projectVersionsUpdated: projectSubscription('projectVersionsUpdated', 'id', async (event, _args, ctx, node) => {
       if (!(event.type in VERSION_TYPES)) return undefined
@@ -354,6 +414,11 @@ export function subscriptionResolvers() {
       resolve: (payload: Record<string, unknown>) => payload.userStreamRemoved,
     },
   }
+}
+
+/** Speckle's subscriptions (current and legacy), served by the realtime transport. */
+export function subscriptionsSlice(): GraphqlSlice {
+  return { name: 'subscriptions', typeDefs, resolvers: { Subscription: subscriptionResolvers() } as ResolverMap }
 }
 
 /**

@@ -1,6 +1,6 @@
 /** SQL for the `projects`, `project_roles` and `models` tables (owned by the projects module). */
 import type { SqlExecutor } from '../../adapters/sql/types.js'
-import type { ProjectRole, ProjectVisibility } from './service.js'
+import type { ProjectRole, ProjectVisibility } from './types.js'
 
 export interface ProjectRow {
   id: string

@@ -29,31 +29,34 @@ import {
   upsertRole,
   type ProjectRow,
 } from './repository.js'
+import {
+  isProjectRole,
+  isProjectVisibility,
+  PROJECT_ROLES,
+  PROJECT_VISIBILITIES,
+  type Project,
+  type ProjectAccess,
+  type ProjectRole,
+  type ProjectVisibility,
+  type ProjectWithRole,
+  type TeamMember,
+} from './types.js'
 
-export const PROJECT_ROLES = ['stream:owner', 'stream:contributor', 'stream:reviewer'] as const
-export type ProjectRole = (typeof PROJECT_ROLES)[number]
-export const PROJECT_VISIBILITIES = ['public', 'private', 'unlisted'] as const
-export type ProjectVisibility = (typeof PROJECT_VISIBILITIES)[number]
+export {
+  isProjectRole,
+  isProjectVisibility,
+  PROJECT_ROLES,
+  PROJECT_VISIBILITIES,
+  type Project,
+  type ProjectAccess,
+  type ProjectRole,
+  type ProjectVisibility,
+  type ProjectWithRole,
+  type TeamMember,
+} from './types.js'
 
 /** The model every new project starts with (Speckle's default branch). */
 export const DEFAULT_MODEL_NAME = 'main'
-
-export interface Project {
-  id: string
-  name: string
-  description: string | null
-  visibility: ProjectVisibility
-  createdAt: Date
-  updatedAt: Date
-}
-
-/** What authorization needs to know about a project and a caller. */
-export interface ProjectAccess {
-  /** Null when the project does not exist. */
-  project: { id: string; name: string; visibility: ProjectVisibility } | null
-  /** The caller's role on the project; null for none (or no caller). */
-  role: ProjectRole | null
-}
 
 export interface CreateProjectInput {
   ownerId: string
@@ -93,13 +96,6 @@ export interface UserProjectsQuery {
   /** Case-insensitive substring of the name or description. */
   search?: string | null
   onlyWithRoles?: readonly string[] | null
-}
-
-export type ProjectWithRole = Project & { role: ProjectRole }
-
-export interface TeamMember {
-  userId: string
-  role: ProjectRole
 }
 
 export interface ProjectsService {
@@ -144,14 +140,6 @@ export interface ProjectsServiceDeps {
 
 const MAX_NAME_LENGTH = 512
 const MAX_DESCRIPTION_LENGTH = 65_536
-
-export function isProjectVisibility(value: string): value is ProjectVisibility {
-  return (PROJECT_VISIBILITIES as readonly string[]).includes(value)
-}
-
-export function isProjectRole(value: string): value is ProjectRole {
-  return (PROJECT_ROLES as readonly string[]).includes(value)
-}
 
 function toProject(row: ProjectRow): Project {
   return {

@@ -1,12 +1,53 @@
 /**
- * `Object` (legacy `stream.object`, `project.object`): one stored object, its `children` page and
- * `objectCreate`. Children come from the root's `__closure` (descendant id → depth) through the objects
+ * The objects slice: `Object` (`project.object`; the legacy slice's `stream.object` too), its `children` page
+ * and `objectCreate`. Children come from the root's `__closure` (descendant id → depth) through the objects
  * service; this file shapes them as Speckle's `ObjectCollection` (source: Speckle 2.24
  * `core/repositories/objects.ts`, the simple and the query branch).
  */
 import { createHash } from 'node:crypto'
 import { BadUserInput } from '../../errors.js'
-import { lineJson, type ObjectsService } from '../objects/service.js'
+import type { GraphqlContext } from '../graphql/context.js'
+import { authorize, obj, required, type Args } from '../graphql/helpers.js'
+import type { ResolverMap } from '../graphql/resolvers.js'
+import type { GraphqlSlice } from '../graphql/schema.js'
+import type { Project } from '../projects/service.js'
+import { lineJson, type ObjectsService } from './service.js'
+
+const typeDefs = /* GraphQL */ `
+  type Object {
+    id: String!
+    speckleType: String
+    applicationId: String @deprecated(reason: "Not implemented.")
+    createdAt: DateTime
+    totalChildrenCount: Int
+    data: JSONObject
+    children(
+      limit: Int! = 100
+      depth: Int! = 50
+      select: [String]
+      cursor: String
+      query: [JSONObject!]
+      orderBy: JSONObject
+    ): ObjectCollection!
+  }
+  type ObjectCollection {
+    totalCount: Int!
+    cursor: String
+    objects: [Object!]!
+  }
+  input ObjectCreateInput {
+    streamId: String!
+    objects: [JSONObject]!
+  }
+
+  extend type Project {
+    object(id: String!): Object
+  }
+
+  extend type Mutation {
+    objectCreate(objectInput: ObjectCreateInput!): [String!]!
+  }
+`
 
 export type ObjectsDeps = Pick<ObjectsService, 'getObject' | 'streamIds' | 'parseBatch' | 'store'>
 
@@ -367,4 +408,28 @@ export async function createObjects(objects: ObjectsDeps, projectId: string, inp
   const rows = objects.parseBatch(JSON.stringify(prepared))
   await objects.store(projectId, rows)
   return rows.map((r) => r.id)
+}
+
+function resolvers(): ResolverMap {
+  return {
+    Project: {
+      object: (p: Project, args: Args, ctx: GraphqlContext) =>
+        loadObject(ctx.deps.objects, p.id, required(args.id, 'id')),
+    },
+    Object: {
+      children: (o: GraphqlObject, args: Args, ctx: GraphqlContext) => objectChildren(ctx.deps.objects, o, args),
+    },
+    Mutation: {
+      objectCreate: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        const input = obj(args.objectInput)
+        const projectId = required(input.streamId, 'streamId')
+        await authorize(ctx, projectId, 'write')
+        return createObjects(ctx.deps.objects, projectId, input.objects)
+      },
+    },
+  }
+}
+
+export function objectsSlice(): GraphqlSlice {
+  return { name: 'objects', typeDefs, resolvers: resolvers() }
 }

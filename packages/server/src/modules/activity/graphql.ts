@@ -1,10 +1,47 @@
-/** Speckle's legacy activity collections (`stream.activity`, `user.activity`) over the activity service. */
-import { BadUserInput } from '../../errors.js'
-import { isActionType, type Activity, type ActivityQuery } from '../activity/service.js'
-import { int, str, type Args } from './helpers.js'
+/**
+ * The activity slice: Speckle's legacy activity collections (`user.activity`; the legacy slice's
+ * `stream.activity` pages through `activityPage` too) over the activity service.
+ */
+import { BadUserInput, Forbidden } from '../../errors.js'
+import type { GraphqlContext } from '../graphql/context.js'
+import { int, str, type Args } from '../graphql/helpers.js'
+import type { ResolverMap } from '../graphql/resolvers.js'
+import type { GraphqlSlice } from '../graphql/schema.js'
+import { requireServer } from '../policy/service.js'
+import type { User } from '../users/service.js'
+import { isActionType, type Activity, type ActivityQuery } from './service.js'
+
+const typeDefs = /* GraphQL */ `
+  type ActivityCollection {
+    totalCount: Int!
+    cursor: String
+    items: [Activity!]!
+  }
+  type Activity {
+    id: ID!
+    actionType: String!
+    info: JSONObject!
+    userId: String!
+    streamId: String
+    resourceId: String!
+    resourceType: String!
+    time: DateTime!
+    message: String!
+  }
+
+  extend type User {
+    activity(
+      actionType: String
+      after: DateTime
+      before: DateTime
+      cursor: DateTime
+      limit: Int! = 25
+    ): ActivityCollection
+  }
+`
 
 // Human-readable lines for Speckle's `Activity.message` (Truss's log keeps the structured `info` only).
-export const ACTIVITY_MESSAGES: Record<string, string> = {
+const ACTIVITY_MESSAGES: Record<string, string> = {
   stream_create: 'Stream created',
   stream_update: 'Stream updated',
   stream_delete: 'Stream deleted',
@@ -24,7 +61,7 @@ export const ACTIVITY_MESSAGES: Record<string, string> = {
   user_update: 'User updated',
 }
 
-export function activityItem(a: Activity) {
+function activityItem(a: Activity) {
   return {
     id: a.id,
     actionType: a.actionType,
@@ -38,13 +75,13 @@ export function activityItem(a: Activity) {
   }
 }
 
-export function dateArg(v: unknown, name: string): Date | null {
+function dateArg(v: unknown, name: string): Date | null {
   if (v === undefined || v === null) return null
   if (!(v instanceof Date) || Number.isNaN(v.getTime())) throw new BadUserInput(`${name} must be a date-time`)
   return v
 }
 
-export function actionTypeArg(v: unknown) {
+function actionTypeArg(v: unknown) {
   const actionType = str(v)
   if (actionType === null || actionType === '') return null
   if (!isActionType(actionType)) throw new BadUserInput(`Unknown actionType ${actionType}`)
@@ -77,4 +114,20 @@ export async function activityPage(
     cursor: page.cursor !== null && last !== undefined ? last.time.toISOString() : null,
     items: page.items.map(activityItem),
   }
+}
+
+function resolvers(): ResolverMap {
+  return {
+    User: {
+      activity: async (u: User, args: Args, ctx: GraphqlContext) => {
+        if (ctx.principal?.userId !== u.id) throw new Forbidden('You can only see your own activity')
+        requireServer(ctx.principal, 'readActivity')
+        return activityPage((q) => ctx.deps.activity.forUser(u.id, q), args)
+      },
+    },
+  }
+}
+
+export function activitySlice(): GraphqlSlice {
+  return { name: 'activity', typeDefs, resolvers: resolvers() }
 }

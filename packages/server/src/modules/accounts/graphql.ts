@@ -4,7 +4,7 @@
  * fields use the invite functions exported here.
  */
 import { BadUserInput, Conflict, Forbidden, NotFound } from '../../errors.js'
-import { SCOPES } from '../auth/principal.js'
+import { SCOPES } from '../../principal.js'
 import type { GraphqlContext } from '../graphql/context.js'
 import {
   authorize,

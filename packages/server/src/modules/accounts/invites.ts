@@ -5,8 +5,8 @@
 import type { Mailer } from '../../adapters/mail/types.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
-import { newId } from '../auth/ids.js'
-import type { ServerRole } from '../auth/principal.js'
+import { newId } from '../../ids.js'
+import type { ServerRole } from '../../principal.js'
 import { normalizeEmail, type UsersService } from '../users/service.js'
 import {
   deleteServerInvite,

@@ -4,7 +4,7 @@
  * is used at most once however many requests race for it.
  */
 import type { SqlExecutor } from '../../adapters/sql/types.js'
-import type { ServerRole } from '../auth/principal.js'
+import type { ServerRole } from '../../principal.js'
 
 export interface OneTimeTokenRow {
   user_id: string

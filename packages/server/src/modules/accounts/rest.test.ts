@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TrussApp } from '../../app.js'
-import { SCOPES } from '../auth/principal.js'
+import { SCOPES } from '../../principal.js'
 import { CONNECTOR_SCOPES } from '../apps/builtin.js'
 import { createTokensService, subscribeTokenRevocations } from '../tokens/service.js'
 import { accountsHarness, PUBLIC_URL, tokenFromLink, type AccountsHarness } from './test-utils/harness.js'

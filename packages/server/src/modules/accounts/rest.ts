@@ -15,7 +15,7 @@ import { BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated } from '..
 import { WEB_APP_ID } from '../apps/builtin.js'
 import type { AppsService } from '../apps/service.js'
 import { fromOwnSite } from '../auth/plugin.js'
-import { SCOPES } from '../auth/principal.js'
+import { SCOPES } from '../../principal.js'
 import type { TokensService } from '../tokens/service.js'
 import { checkRateLimit, DEFAULT_ACCOUNTS_RATE_LIMITS, type AccountsRateLimits } from './rate-limit.js'
 import type { AccountsService } from './service.js'

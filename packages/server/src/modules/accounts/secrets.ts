@@ -1,6 +1,6 @@
 /** One-time secrets for links sent by mail (verification, password reset, invites): random, stored hashed. */
 import { createHash } from 'node:crypto'
-import { randomAlphanumeric } from '../auth/ids.js'
+import { randomAlphanumeric } from '../../ids.js'
 
 const LINK_TOKEN_LENGTH = 42
 

@@ -2,7 +2,7 @@
  * The apps every Speckle server has (WIRE.md "Auth: the app flow"): id = secret = the same string, so
  * desktop connectors can run the flow without a registered secret.
  */
-import { SCOPES } from '../auth/principal.js'
+import { SCOPES } from '../../principal.js'
 
 export interface BuiltInApp {
   id: string

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Sql } from '../../adapters/sql/types.js'
 import { NotFound, Unauthenticated } from '../../errors.js'
-import { ID_LENGTH, randomAlphanumeric } from '../auth/ids.js'
+import { ID_LENGTH, randomAlphanumeric } from '../../ids.js'
 import type { TokensService } from '../tokens/service.js'
 import { BUILT_IN_APPS, builtInRedirectUrl } from './builtin.js'
 import {

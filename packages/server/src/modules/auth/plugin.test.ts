@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../../adapters/sql/types.js'
 import type { User } from '../users/service.js'
 import { authPlugin, tokenFromRequest } from './plugin.js'
-import type { Principal } from './principal.js'
+import type { Principal } from '../../principal.js'
 import { identityContext, openDatabase, type IdentityContext } from './test-utils/identity.js'
 
 describe('authPlugin', () => {

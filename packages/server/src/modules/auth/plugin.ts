@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { TokensService } from '../tokens/service.js'
-import type { Principal } from './principal.js'
+import type { Principal } from '../../principal.js'
 
 declare module 'fastify' {
   interface FastifyRequest {

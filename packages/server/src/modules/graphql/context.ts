@@ -10,7 +10,7 @@ import type { ProjectInvite, ProjectInvitesService } from '../accounts/project-i
 import type { ServerSettingsService } from '../accounts/settings.js'
 import type { ActivityService } from '../activity/service.js'
 import type { AppsService } from '../apps/service.js'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../../principal.js'
 import type { Model, ModelsService, ModelsTreeItem } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
 import type { Policy } from '../policy/service.js'

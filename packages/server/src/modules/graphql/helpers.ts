@@ -1,6 +1,6 @@
 /** Shared by the resolver files: argument readers, authorization through the policy, common shapes. */
 import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
-import { SCOPES, type Principal } from '../auth/principal.js'
+import { SCOPES, type Principal } from '../../principal.js'
 import { assertAllowed, decideProject, missingScope, requireServer, type ProjectAction } from '../policy/service.js'
 import type { Project } from '../projects/service.js'
 import type { User } from '../users/service.js'

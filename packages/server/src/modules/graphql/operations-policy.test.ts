@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getNamedType, isObjectType } from 'graphql'
-import { SCOPES } from '../auth/principal.js'
+import { SCOPES } from '../../principal.js'
 import { createDomainSchema as createGraphqlSchema } from '../../graphql-schema.js'
 import { graphqlHarness, type GraphqlHarness } from './test-utils.js'
 

@@ -7,7 +7,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { execute, GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql'
 import { toDomainError } from '../../errors.js'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../../principal.js'
 import { createGraphqlContext, type GraphqlDeps } from './context.js'
 import { documentCacheOf, type PreparedDocument } from './document-cache.js'
 import { checkLimits, DEFAULT_LIMITS, type QueryLimits } from './limits.js'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../../principal.js'
 import type { ProjectAccess, ProjectRole, ProjectVisibility } from '../projects/service.js'
 import { createProjectAccessCache, type ProjectAccessCacheDeps } from './access-cache.js'
 

@@ -10,7 +10,7 @@
  * the cache it went stale, so such checks read the database every time.
  */
 import type { TrussEvent } from '../../events.js'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../../principal.js'
 import type { ProjectAccess, ProjectRole } from '../projects/service.js'
 import { decideProject, type AccessDecision, type ProjectAction } from './service.js'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Forbidden, NotFound, Unauthenticated } from '../../errors.js'
-import type { Principal, ServerRole } from '../auth/principal.js'
+import type { Principal, ServerRole } from '../../principal.js'
 import type { ProjectAccess, ProjectRole, ProjectVisibility } from '../projects/service.js'
 import {
   assertAllowed,

@@ -9,7 +9,7 @@
  * create projects. Archived users are refused everything; server admins get no implicit project access.
  */
 import { Forbidden, NotFound, Unauthenticated } from '../../errors.js'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../../principal.js'
 import type { ProjectAccess, ProjectRole, ProjectsService } from '../projects/service.js'
 
 /**

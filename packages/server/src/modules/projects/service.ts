@@ -8,8 +8,8 @@ import { BadUserInput, NotFound } from '../../errors.js'
 import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
 import { createActivityService, type ActivityService } from '../activity/service.js'
-import { newId } from '../auth/ids.js'
-import type { Principal } from '../auth/principal.js'
+import { newId } from '../../ids.js'
+import type { Principal } from '../../principal.js'
 import {
   deleteProject,
   deleteRole,

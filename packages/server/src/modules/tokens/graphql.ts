@@ -3,7 +3,7 @@
  * (`appTokenCreate`, made by an app's token for its own app).
  */
 import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
-import { ID_LENGTH } from '../auth/ids.js'
+import { ID_LENGTH } from '../../ids.js'
 import type { GraphqlContext } from '../graphql/context.js'
 import { obj, ownProfile, required, strs, type Args } from '../graphql/helpers.js'
 import type { ResolverMap } from '../graphql/resolvers.js'

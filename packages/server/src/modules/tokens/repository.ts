@@ -1,6 +1,6 @@
 /** SQL for the `api_tokens` table (owned by the tokens module). */
 import type { SqlExecutor } from '../../adapters/sql/types.js'
-import type { ServerRole } from '../auth/principal.js'
+import type { ServerRole } from '../../principal.js'
 
 export interface TokenRow {
   id: string

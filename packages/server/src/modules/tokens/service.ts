@@ -7,8 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
-import { ID_LENGTH, randomAlphanumeric } from '../auth/ids.js'
-import { isScope, SCOPES, type Principal } from '../auth/principal.js'
+import { ID_LENGTH, randomAlphanumeric } from '../../ids.js'
+import { isScope, SCOPES, type Principal } from '../../principal.js'
 import {
   insertToken,
   revokeToken,

@@ -1,6 +1,6 @@
 /** SQL for the `users` table (owned by the users module). */
 import type { SqlExecutor } from '../../adapters/sql/types.js'
-import type { ServerRole } from '../auth/principal.js'
+import type { ServerRole } from '../../principal.js'
 
 export interface UserRow {
   id: string

@@ -5,8 +5,8 @@
 import { hash, verify } from '@node-rs/argon2'
 import type { Sql } from '../../adapters/sql/types.js'
 import { BadUserInput, Conflict, NotFound } from '../../errors.js'
-import { newId } from '../auth/ids.js'
-import { SERVER_ROLES, type ServerRole } from '../auth/principal.js'
+import { newId } from '../../ids.js'
+import { SERVER_ROLES, type ServerRole } from '../../principal.js'
 import type { ActivityService } from '../activity/service.js'
 import type { TokensService } from '../tokens/service.js'
 import {

@@ -9,7 +9,7 @@ import { BadUserInput, NotFound } from '../../errors.js'
 import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
 import { createActivityService, type ActivityService } from '../activity/service.js'
-import { newId } from '../auth/ids.js'
+import { newId } from '../../ids.js'
 import type { Model, ModelsService } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
 import {

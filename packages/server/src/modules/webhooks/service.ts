@@ -8,7 +8,7 @@ import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
 import type { JobQueue } from '../../jobs/queue.js'
 import type { ActivityEntry } from '../activity/service.js'
-import { newId } from '../auth/ids.js'
+import { newId } from '../../ids.js'
 import { validateWebhookUrl } from '../../workers/webhooks/address-guard.js'
 import {
   countWebhooks,

@@ -16,7 +16,7 @@ import {
 } from '../../projects/service.js'
 import { createTokensService, type TokensService, type TokensServiceOptions } from '../../tokens/service.js'
 import { createUsersService, type User, type UsersService } from '../../users/service.js'
-import type { Scope } from '../principal.js'
+import type { Scope } from '../../../principal.js'
 
 /**
  * A migrated database: in-memory PGlite, or a fresh PostgreSQL database. `dispose()` closes it (and drops

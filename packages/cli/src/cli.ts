@@ -4,12 +4,21 @@
  */
 import { createRequire } from 'node:module'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Command } from './command.js'
+import { jobsCommand } from './commands/jobs.js'
 import { projectsCommand } from './commands/projects.js'
 import { serveCommand } from './commands/serve.js'
 import { tokensCommand } from './commands/tokens.js'
 import { usersCommand } from './commands/users.js'
+import { workerCommand } from './commands/worker.js'
 
-export const COMMANDS: readonly Command[] = [serveCommand, usersCommand, tokensCommand, projectsCommand]
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  workerCommand,
+  usersCommand,
+  tokensCommand,
+  projectsCommand,
+  jobsCommand,
+]
 
 function version(): string {
   const pkg: unknown = createRequire(import.meta.url)('../package.json')

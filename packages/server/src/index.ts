@@ -1,5 +1,17 @@
 /** @truss/server: the API node. `startServer(loadConfig(process.env, flags))` runs it. */
 export { startServer, handleShutdownSignals, StartupError } from './main.js'
+export { startWorker, openJobQueue, type RunningWorker, type StartWorkerOptions } from './worker-main.js'
+export {
+  WORKER_GROUPS,
+  JOB_KINDS,
+  isWorkerGroup,
+  isJobKind,
+  type WorkerGroup,
+  type JobKindName,
+  type Job,
+  type JobQueue,
+  type JobStatus,
+} from './jobs/index.js'
 export type { RunningServer, StartServerOptions, SignalSource } from './main.js'
 export { loadConfig, ConfigError, defaultPublicUrl, mbToBytes, LOG_LEVELS } from './config.js'
 export type { Config, ConfigFlags, LogLevel, S3Config } from './config.js'

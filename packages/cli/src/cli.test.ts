@@ -25,7 +25,10 @@ describe('truss', () => {
     const io = captureIo()
     expect(await runCli(['--help'], io)).toBe(0)
     expect(io.out).toContain('Usage: truss <command> [options]')
-    for (const command of COMMANDS) expect(io.out).toMatch(new RegExp(`\\n  ${command.name} +${command.summary}`))
+    const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    for (const command of COMMANDS) {
+      expect(io.out).toMatch(new RegExp(`\\n  ${command.name} +${escape(command.summary)}`))
+    }
   })
 
   it('prints the help on stderr and exits 2 without a command', async () => {

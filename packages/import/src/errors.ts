@@ -9,6 +9,10 @@ export type ImportErrorCode =
   | 'UNREADABLE_FILE'
   /** The file parsed but holds no geometry or elements to import. */
   | 'EMPTY_MODEL'
+  /** The file has no bytes at all. */
+  | 'EMPTY_FILE'
+  /** The file is larger than the caller's `maxBytes`. */
+  | 'TOO_LARGE'
   /** The import was cancelled through its AbortSignal. */
   | 'ABORTED'
 

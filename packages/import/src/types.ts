@@ -30,6 +30,8 @@ export interface ImportOptions {
   signal?: AbortSignal
   /** Units of formats that carry none (OBJ, STL); default 'm'. glTF is metres by its spec, IFC says its own. */
   units?: Units
+  /** Refuse files larger than this with ImportError TOO_LARGE (default: no limit). */
+  maxBytes?: number
 }
 
 export interface ImportStats {

@@ -25,7 +25,10 @@ function countByClass(r: ImportResult): Record<string, number> {
 function storeys(r: ImportResult): [unknown, unknown][] {
   return all(r.root)
     .filter((e) => e.ifcType === 'IFCBUILDINGSTOREY')
-    .map((e) => [e.name, typeof e.elevation === 'number' ? Math.round(e.elevation * 1e4) / 1e4 + 0 : e.elevation])
+    .map((e): [unknown, unknown] => [
+      e.name,
+      typeof e.elevation === 'number' ? Math.round(e.elevation * 1e4) / 1e4 + 0 : e.elevation,
+    ])
     .sort((a, b) => Number(a[1]) - Number(b[1]))
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -54,6 +55,21 @@ describe('preview renderer', () => {
     await expect(
       renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1, timeoutMs: 300 }),
     ).rejects.toBeInstanceOf(PreviewTimeout)
+    const [png] = await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1 })
+    expect(inkedPixels(png!)).toBeGreaterThan(10_000)
+  })
+
+  it('launches the browser again after it crashed', async () => {
+    await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1 })
+    // The Chromium this test process started (its child), killed as a crash would end it.
+    const children = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+    const pids = children
+      .split('\n')
+      .filter((line) => line.includes('chrom'))
+      .map((line) => Number.parseInt(line.trim(), 10))
+    expect(pids.length).toBeGreaterThan(0)
+    for (const pid of pids) process.kill(pid, 'SIGKILL')
+    await new Promise((resolve) => setTimeout(resolve, 500))
     const [png] = await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1 })
     expect(inkedPixels(png!)).toBeGreaterThan(10_000)
   })

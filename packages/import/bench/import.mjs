@@ -25,7 +25,14 @@ if (process.argv[2] === '--one') {
     objects = serialize(r.root).objects.length
     serializeMs = performance.now() - t1
   }
-  const out = { importMs, heapMb, maxRssMb: process.resourceUsage().maxRSS / 1024, stats: r.stats, serializeMs, objects }
+  const out = {
+    importMs,
+    heapMb,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    stats: r.stats,
+    serializeMs,
+    objects,
+  }
   process.stdout.write(`\nRESULT ${JSON.stringify(out)}\n`)
   process.exit(0)
 }
@@ -46,7 +53,10 @@ function buildBig(targetBytes) {
   const text = readFileSync(OFFICE_A, 'latin1')
   const start = text.indexOf('\nDATA;') + 6
   const end = text.lastIndexOf('\nENDSEC;')
-  const lines = text.slice(start, end).split('\n').filter((l) => l.startsWith('#'))
+  const lines = text
+    .slice(start, end)
+    .split('\n')
+    .filter((l) => l.startsWith('#'))
   let maxId = 0
   for (const l of lines) maxId = Math.max(maxId, Number(l.slice(1, l.indexOf('='))))
   const projectLine = lines.find((l) => /^#\d+=IFCPROJECT\(/.test(l))

@@ -193,8 +193,9 @@ const r6 = (v: number): number => {
 }
 
 interface MeshParts {
-  vertices: number[]
-  faces: number[]
+  pieces: { v: Float32Array; ix: Uint32Array; m: number[] }[]
+  vertexCount: number
+  faceCount: number
   material: RenderMaterial
 }
 
@@ -299,6 +300,8 @@ async function convert(a: WebIfc.IfcAPI, W: typeof WebIfc, model: number, ctx: I
       model,
       batch,
       (flat) => {
+        // Two passes: copy every placed geometry out of WASM (and free it), then fill arrays of the exact
+        // size per colour, so no array grows by doubling and none is copied again.
         const parts = new Map<string, MeshParts>()
         const geoms = flat.geometries
         for (let g = 0; g < geoms.size(); g++) {
@@ -312,45 +315,54 @@ async function convert(a: WebIfc.IfcAPI, W: typeof WebIfc, model: number, ctx: I
               material = renderMaterial({ name: `IFC colour ${key}`, color: [c.x, c.y, c.z], opacity: c.w })
               materials.set(key, material)
             }
-            parts.set(key, (part = { vertices: [], faces: [], material }))
+            parts.set(key, (part = { pieces: [], vertexCount: 0, faceCount: 0, material }))
           }
           const geom = a.GetGeometry(model, placed.geometryExpressID)
           try {
             const v = a.GetVertexArray(geom.GetVertexData(), geom.GetVertexDataSize())
             const ix = a.GetIndexArray(geom.GetIndexData(), geom.GetIndexDataSize())
-            const m = placed.flatTransformation
-            const base = part.vertices.length / 3
-            const out = part.vertices
-            // Vertices are 6 floats (position, normal); the viewer computes its own normals.
-            for (let k = 0; k + 5 < v.length; k += 6) {
-              const x = v[k]!
-              const y = v[k + 1]!
-              const z = v[k + 2]!
-              const tx = m[0]! * x + m[4]! * y + m[8]! * z + m[12]!
-              const ty = m[1]! * x + m[5]! * y + m[9]! * z + m[13]!
-              const tz = m[2]! * x + m[6]! * y + m[10]! * z + m[14]!
-              // web-ifc writes Y-up (x, z, -y); Speckle and IFC are Z-up: x = x', y = -z', z = y'.
-              out.push(r6(tx), r6(-tz), r6(ty))
-            }
-            const n = Math.floor(v.length / 6)
-            vertices += n
-            const f = part.faces
-            for (let k = 0; k + 2 < ix.length; k += 3) {
-              const p = ix[k]!
-              const q = ix[k + 1]!
-              const s = ix[k + 2]!
-              if (p >= n || q >= n || s >= n) continue
-              f.push(3, base + p, base + q, base + s)
-              triangles++
-            }
+            part.pieces.push({ v, ix, m: placed.flatTransformation })
+            part.vertexCount += Math.floor(v.length / 6)
+            part.faceCount += Math.floor(ix.length / 3)
           } finally {
             geom.delete()
           }
         }
         const meshes: Mesh[] = []
-        for (const p of parts.values()) {
-          if (p.faces.length === 0) continue
-          meshes.push(new Mesh({ units, vertices: p.vertices, faces: p.faces, renderMaterial: p.material }))
+        for (const part of parts.values()) {
+          const out = new Array<number>(part.vertexCount * 3)
+          const f = new Array<number>(part.faceCount * 4)
+          let o = 0
+          let fo = 0
+          for (const { v, ix, m } of part.pieces) {
+            const base = o / 3
+            // Vertices are 6 floats (position, normal); the viewer computes its own normals.
+            for (let k = 0; k + 5 < v.length; k += 6) {
+              const x = v[k]!
+              const y = v[k + 1]!
+              const z = v[k + 2]!
+              // web-ifc writes Y-up (x, z, -y); Speckle and IFC are Z-up: x = x', y = -z', z = y'.
+              out[o++] = r6(m[0]! * x + m[4]! * y + m[8]! * z + m[12]!)
+              out[o++] = r6(-(m[2]! * x + m[6]! * y + m[10]! * z + m[14]!))
+              out[o++] = r6(m[1]! * x + m[5]! * y + m[9]! * z + m[13]!)
+            }
+            const n = Math.floor(v.length / 6)
+            for (let k = 0; k + 2 < ix.length; k += 3) {
+              const p = ix[k]!
+              const q = ix[k + 1]!
+              const r = ix[k + 2]!
+              if (p >= n || q >= n || r >= n) continue
+              f[fo++] = 3
+              f[fo++] = base + p
+              f[fo++] = base + q
+              f[fo++] = base + r
+            }
+          }
+          f.length = fo
+          if (fo === 0) continue
+          vertices += o / 3
+          triangles += fo / 4
+          meshes.push(new Mesh({ units, vertices: out, faces: f, renderMaterial: part.material }))
         }
         if (meshes.length > 0) {
           meshesOf.set(flat.expressID, meshes)

@@ -32,6 +32,8 @@ describe('loadConfig', () => {
       maxRequestBodySizeMb: 100,
       objectsGzipLevel: 'auto',
       fileSizeLimitMb: 100,
+      fileImportLimitMb: 500,
+      disableFileUploads: false,
       shutdownTimeoutSeconds: 10,
       httpIdleTimeoutSeconds: 120,
       maxConcurrentUploads: 4,

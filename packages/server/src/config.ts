@@ -54,6 +54,8 @@ const FIELDS = {
     fix: 'use auto, 0 (stored, no compression), 1 (fastest) to 9 (smallest)',
   },
   fileSizeLimitMb: { env: 'FILE_SIZE_LIMIT_MB', fix: 'use a size in MB, e.g. 100' },
+  fileImportLimitMb: { env: 'TRUSS_FILE_IMPORT_LIMIT_MB', fix: 'use a size in MB, e.g. 500' },
+  disableFileUploads: { env: 'DISABLE_FILE_UPLOADS', fix: 'use true or false' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
   httpIdleTimeoutSeconds: { env: 'HTTP_IDLE_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 120' },
   maxConcurrentUploads: { env: 'MAX_CONCURRENT_UPLOADS', fix: 'use a whole number of uploads, e.g. 4' },
@@ -144,6 +146,10 @@ const configSchema = z
         return z.NEVER
       }),
     fileSizeLimitMb: sizeMb.default(100),
+    /** Largest file `POST /api/file/...` takes for import (Speckle refuses files over 100 MB). */
+    fileImportLimitMb: sizeMb.default(500),
+    /** Turn the file-upload route off (Speckle's DISABLE_FILE_UPLOADS). */
+    disableFileUploads: booleanText.default(false),
     shutdownTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(10),
     /**
      * A connection on which nothing moved (no byte read or written) for this long is closed: a client that

@@ -20,6 +20,8 @@ export interface EventMap {
   VersionUpdated: { projectId: string; modelId: string; versionId: string; previousModelId?: string }
   VersionDeleted: { projectId: string; modelId: string; versionId: string }
   VersionReceived: { projectId: string; versionId: string; userId: string; sourceApplication: string }
+  /** A file upload was queued (`created`) or its conversion status changed. */
+  FileUploadUpdated: { projectId: string; fileUploadId: string; created: boolean }
 }
 
 export type EventType = keyof EventMap

@@ -17,6 +17,8 @@ import { tokensSlice } from './modules/tokens/graphql.js'
 import { usersSlice } from './modules/users/graphql.js'
 import { versionsSlice } from './modules/versions/graphql.js'
 import { webhooksSlice } from './modules/webhooks/graphql.js'
+import { blobsSlice } from './modules/blobs/graphql.js'
+import { fileImportsSlice } from './modules/fileimports/graphql.js'
 
 /** Speckle's API over the domain modules, with its legacy names: what every Truss server serves. */
 export const DOMAIN_SLICES: readonly GraphqlSlice[] = [
@@ -34,7 +36,12 @@ export const DOMAIN_SLICES: readonly GraphqlSlice[] = [
 ]
 
 /** Every module slice the server serves: the domain modules', then the optional modules'. */
-export const MODULE_SLICES: readonly GraphqlSlice[] = [...DOMAIN_SLICES, webhooksSlice()]
+export const MODULE_SLICES: readonly GraphqlSlice[] = [
+  ...DOMAIN_SLICES,
+  webhooksSlice(),
+  blobsSlice(),
+  fileImportsSlice(),
+]
 
 export function createServerSchema(): GraphQLSchema {
   return createGraphqlSchema(MODULE_SLICES)

@@ -16,6 +16,8 @@ import { defaultPublicUrl, mbToBytes, type Config } from './config.js'
 import { authPlugin } from './modules/auth/plugin.js'
 import { createMetrics } from './modules/metrics/index.js'
 import { objectsRoutes } from './modules/objects/rest.js'
+import { blobRoutes } from './modules/blobs/rest.js'
+import { fileImportRoutes } from './modules/fileimports/rest.js'
 import { subscribeTokenRevocations } from './modules/tokens/service.js'
 import { createServerSchema } from './graphql-schema.js'
 import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
@@ -112,7 +114,22 @@ export async function startServer(config: Config, options: StartServerOptions = 
       gzipLevel: config.objectsGzipLevel,
       authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
     })
+    await app.register(blobRoutes, {
+      blobs: services.blobs,
+      limitBytes: mbToBytes(config.fileSizeLimitMb),
+      authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
+    })
+    if (!config.disableFileUploads) {
+      await app.register(fileImportRoutes, {
+        blobs: services.blobs,
+        fileImports: services.fileImports,
+        limitBytes: mbToBytes(config.fileImportLimitMb),
+        authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
+      })
+    }
     const graphqlDeps: GraphqlDeps = {
+      blobs: services.blobs,
+      fileImports: services.fileImports,
       projects,
       models,
       versions,

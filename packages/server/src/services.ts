@@ -27,6 +27,8 @@ import { createTokensService } from './modules/tokens/service.js'
 import { createUsersService } from './modules/users/service.js'
 import { createVersionsService } from './modules/versions/service.js'
 import { createWebhooksService } from './modules/webhooks/service.js'
+import { createBlobsService } from './modules/blobs/service.js'
+import { createFileImportsService } from './modules/fileimports/service.js'
 
 export interface Adapters {
   sql: Sql
@@ -37,6 +39,7 @@ export interface Adapters {
 
 export function createServices(config: Config, adapters: Adapters, metrics: Metrics, logger: Logger) {
   const { sql, bus, mailer } = adapters
+  const blobs = createBlobsService({ sql, blobs: adapters.blobs })
   const jobs: JobQueue = createJobQueue({ sql, bus, logger: logger.child({ module: 'jobs' }) })
   const tokens = createTokensService({ sql, bus })
   const activity = createActivityService({ sql })
@@ -68,7 +71,22 @@ export function createServices(config: Config, adapters: Adapters, metrics: Metr
   const webhooks = createWebhooksService({ sql, jobs })
   // Work that must commit with the change that causes it: a webhook event per matching webhook.
   activity.addSink(webhooks.recordActivity)
+  // …and a preview render per new version.
+  activity.addSink(async (tx, entry) => {
+    if (entry.actionType !== 'commit_create' || entry.projectId === null) return
+    const objectId = (entry.info?.commit as { objectId?: unknown } | undefined)?.objectId
+    if (typeof objectId !== 'string') return
+    await jobs.enqueue(
+      tx,
+      'preview.render',
+      { projectId: entry.projectId, objectId },
+      { dedupeKey: `preview:${entry.projectId}:${objectId}` },
+    )
+  })
+  const fileImports = createFileImportsService({ sql, jobs, bus, logger })
   return {
+    blobs,
+    fileImports,
     jobs,
     tokens,
     activity,

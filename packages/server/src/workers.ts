@@ -18,6 +18,9 @@ import {
 } from './jobs/index.js'
 import type { Metrics } from './modules/metrics/index.js'
 import { createWebhookDeliveryHandler } from './modules/webhooks/delivery.js'
+import { createFileImportJobHandler, type Convert } from './modules/fileimports/job.js'
+import { mbToBytes } from './config.js'
+import { importFile } from '@truss/import'
 import type { Adapters, Services } from './services.js'
 import { createDatabaseMonitor, type DatabaseMonitor } from './workers/monitor/index.js'
 
@@ -57,8 +60,31 @@ export function jobHandlers(options: Omit<WorkerSetOptions, 'groups' | 'jobMetri
       disableAfterFailures: config.webhooksDisableAfterFailures,
       logger: logger.child({ worker: 'webhooks' }),
     }),
+    createFileImportJobHandler({
+      sql: adapters.sql,
+      blobs: services.blobs,
+      fileImports: services.fileImports,
+      objects: services.objects,
+      models: services.models,
+      versions: services.versions,
+      bus: adapters.bus,
+      convert: convertWithTrussImport,
+      limitBytes: mbToBytes(config.fileImportLimitMb),
+      logger: logger.child({ worker: 'imports' }),
+    }),
   ]
 }
+
+/** `@truss/import` behind the job's converter interface. */
+const convertWithTrussImport: Convert = async (input, options) =>
+  importFile(
+    {
+      bytes: input.bytes,
+      fileName: input.fileName,
+      fileType: input.fileType as Parameters<typeof importFile>[0]['fileType'],
+    },
+    { signal: options.signal },
+  )
 
 /** Job metrics are registered once per registry, by whoever serves it (server or worker). */
 export function registerQueueMetrics(metrics: Metrics, adapters: Adapters): JobMetrics {

@@ -19,6 +19,8 @@ import type { TokensService } from '../tokens/service.js'
 import type { User, UsersService } from '../users/service.js'
 import type { Version, VersionsService } from '../versions/service.js'
 import type { WebhooksService } from '../webhooks/service.js'
+import type { BlobsService } from '../blobs/service.js'
+import type { FileImportsService } from '../fileimports/service.js'
 
 /**
  * Static facts `serverInfo` answers with (from config); what an admin edits (name, company, …) is read live
@@ -53,6 +55,10 @@ export interface GraphqlDeps {
   serverInfo: ServerInfoFacts
   /** Project webhooks (the webhooks slice); absent where a deployment leaves them out. */
   webhooks?: WebhooksService
+  /** Project blobs (the blobs slice). */
+  blobs?: Pick<BlobsService, 'get' | 'list'>
+  /** File uploads and their conversion (the file-imports slice). */
+  fileImports?: FileImportsService
 }
 
 /** The transport's event source: an async iterable of the bus messages published on `topic`. */

@@ -89,7 +89,7 @@ function isListenable(source: AsyncIterator<unknown>): source is ListenableSourc
 }
 
 /** Per node (one per `subscribe`, i.e. per hub): the access cache and the once-per-event reads. */
-interface NodeFeed {
+export interface NodeFeed {
   access: ProjectAccessCache
   /** `load()` once per event object and `key` on this node; later callers share the first read. */
   once<T>(event: object, key: string, load: () => Promise<T>): Promise<T>
@@ -193,7 +193,7 @@ function userSubscription<T>(
   return shaped(ctx, source, (event) => shape(event, userId))
 }
 
-type ProjectShape<T> = (
+export type ProjectShape<T> = (
   event: TrussEvent,
   args: Args,
   ctx: GraphqlContext,
@@ -205,7 +205,7 @@ type ProjectShape<T> = (
  * The project stays held in the node's access cache while the subscription lasts; the subscriber's own
  * topic subscription opens before the access read, so no event between the check and the stream is lost.
  */
-function projectSubscription<T>(field: string, idArg: string, shape: ProjectShape<T>) {
+export function projectSubscription<T>(field: string, idArg: string, shape: ProjectShape<T>) {
   return {
     subscribe: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
       const projectId = String(args[idArg] ?? '')

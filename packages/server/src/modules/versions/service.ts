@@ -4,7 +4,7 @@
  * transaction and publishes a hint after commit.
  */
 import type { Bus } from '../../adapters/bus/types.js'
-import type { Sql } from '../../adapters/sql/types.js'
+import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
 import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
@@ -53,12 +53,27 @@ export interface CreateVersionInput {
   actorId: string | null
 }
 
+export interface CreateVersionOptions {
+  /**
+   * Write the version in the caller's transaction (a job's fenced completion) instead of one of its own.
+   * The caller then has stored and checked the object tree itself, hands the model it resolved in that
+   * transaction, and publishes `VersionCreated` (`versionCreatedEvent`) after its commit.
+   */
+  tx: SqlExecutor
+  model: Model
+}
+
+/** The bus event of a created version, for callers that create it in their own transaction. */
+export function versionCreatedEvent(version: Version): TrussEvent {
+  return { type: 'VersionCreated', projectId: version.projectId, modelId: version.modelId, versionId: version.id }
+}
+
 export interface VersionsService {
   /**
    * Throws `BadUserInput` coded `COMMIT_CREATE_ERROR` when the model is not in the project, or the object or
    * any of its closure children is not stored.
    */
-  create(input: CreateVersionInput): Promise<Version>
+  create(input: CreateVersionInput, options?: CreateVersionOptions): Promise<Version>
   /** Change the message; throws `NotFound('version')`. */
   update(input: {
     projectId: string
@@ -149,7 +164,7 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
   }
 
   return {
-    async create(input) {
+    async create(input, options) {
       const message = checkLength(input.message, MAX_MESSAGE_LENGTH, 'A version message')
       const sourceApplication = checkLength(
         input.sourceApplication,
@@ -160,17 +175,19 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
       if (count !== null && (!Number.isInteger(count) || count < 0)) {
         throw createError('totalChildrenCount must be a non-negative integer')
       }
-      const model = await models.getById(input.projectId, input.modelId)
+      const model = options?.model ?? (await models.getById(input.projectId, input.modelId))
       if (model === null) throw createError(`Failed to find branch with name or id ${input.modelId}.`)
-      const tree = await deps.objects.hasWholeTree(input.projectId, input.objectId)
-      if (!tree.root) throw createError("Couldn't find commit object")
-      if (tree.missing > 0) {
-        throw createError(
-          `Couldn't find ${tree.missing} of the commit object's children: upload the whole object tree before creating a version`,
-        )
+      if (options === undefined) {
+        const tree = await deps.objects.hasWholeTree(input.projectId, input.objectId)
+        if (!tree.root) throw createError("Couldn't find commit object")
+        if (tree.missing > 0) {
+          throw createError(
+            `Couldn't find ${tree.missing} of the commit object's children: upload the whole object tree before creating a version`,
+          )
+        }
       }
       const parents = (input.parents ?? []).filter((p): p is string => typeof p === 'string' && p.length > 0)
-      const row = await sql.transaction(async (tx) => {
+      const write = async (tx: SqlExecutor) => {
         const version = await insertVersion(tx, {
           id: newId(),
           projectId: input.projectId,
@@ -202,7 +219,9 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
           },
         })
         return version
-      })
+      }
+      if (options !== undefined) return toVersion(await write(options.tx))
+      const row = await sql.transaction(write)
       await publish([{ type: 'VersionCreated', projectId: row.project_id, modelId: row.model_id, versionId: row.id }])
       return toVersion(row)
     },

@@ -129,6 +129,7 @@ class PropertyReader {
   constructor(
     private readonly api: WebIfc.IfcAPI,
     private readonly model: number,
+    private readonly singleValue: number,
   ) {}
 
   /** Reads every set in `ids` not read yet (batched). */
@@ -137,8 +138,7 @@ class PropertyReader {
     const lines = readLines(this.api, this.model, todo)
     const propIds: number[] = []
     for (const l of lines) propIds.push(...refs(l.HasProperties), ...refs(l.Quantities))
-    const props = new Map<number, Line>()
-    for (const p of readLines(this.api, this.model, propIds)) props.set(p.expressID, p)
+    const props = this.readProperties(propIds)
     // Complex properties nest further properties: read those too.
     const nested = [...props.values()].flatMap((p) => refs(p.HasProperties)).filter((id) => !props.has(id))
     for (const p of readLines(this.api, this.model, nested)) props.set(p.expressID, p)
@@ -149,6 +149,51 @@ class PropertyReader {
       if (members.length === 0 && l.HasProperties === undefined && l.Quantities === undefined) continue
       this.sets.set(l.expressID, { name, props: this.members(members, props, 0) })
     }
+  }
+
+  /**
+   * Single values (most of a model's lines) are read raw, skipping web-ifc's per-line objects (about 3x
+   * faster); other property kinds go through GetLines.
+   */
+  private readProperties(ids: number[]): Map<number, Line> {
+    const out = new Map<number, Line>()
+    const typed: number[] = []
+    for (let i = 0; i < ids.length; i += 4096) {
+      for (const raw of this.api.GetRawLinesData(this.model, ids.slice(i, i + 4096))) {
+        if (!raw) continue
+        const args = raw.arguments as unknown[]
+        if (raw.type !== this.singleValue || args.length < 3) {
+          typed.push(raw.ID)
+          continue
+        }
+        out.set(raw.ID, { expressID: raw.ID, type: raw.type, Name: args[0], NominalValue: this.rawValue(args[2]) })
+      }
+    }
+    for (const p of readLines(this.api, this.model, typed)) out.set(p.expressID, p)
+    return out
+  }
+
+  private readonly kinds = new Map<number, 'number' | 'boolean' | 'string'>()
+
+  /** A raw typed value `{type: 2, typecode, value}` as the typed path gives it: numbers parsed by their IFC type. */
+  private rawValue(arg: unknown): { value: unknown } | null {
+    if (!arg || typeof arg !== 'object') return null
+    const { typecode, value } = arg as { typecode?: number; value?: unknown }
+    if (typeof typecode !== 'number') return { value }
+    let kind = this.kinds.get(typecode)
+    if (kind === undefined) {
+      const name = this.api.GetNameFromTypeCode(typecode).toUpperCase()
+      kind =
+        name === 'IFCBOOLEAN' || name === 'IFCLOGICAL'
+          ? 'boolean'
+          : (name.endsWith('MEASURE') && name !== 'IFCDESCRIPTIVEMEASURE') ||
+              ['IFCREAL', 'IFCINTEGER', 'IFCTIMESTAMP', 'IFCNUMERICMEASURE'].includes(name)
+            ? 'number'
+            : 'string'
+      this.kinds.set(typecode, kind)
+    }
+    if (kind === 'number' && typeof value === 'string') return { value: Number(value) }
+    return { value }
   }
 
   get(id: number): { name: string; props: Record<string, PropValue> } | undefined {
@@ -396,7 +441,7 @@ async function convert(a: WebIfc.IfcAPI, W: typeof WebIfc, model: number, ctx: I
     )
   }
 
-  const props = new PropertyReader(a, model)
+  const props = new PropertyReader(a, model, W.IFCPROPERTYSINGLEVALUE)
   const typeLines = new Map<number, Line>()
   for (const t of readLines(a, model, [
     ...new Set(inTree.map((id) => typeOf.get(id)).filter((t) => t !== undefined)),

@@ -37,8 +37,33 @@ if (process.argv[2] === '--one') {
   process.exit(0)
 }
 
-function run(path, extra = []) {
-  const text = execFileSync(process.execPath, ['--import', 'tsx', self, '--one', path, ...extra], {
+if (process.argv[2] === '--floor') {
+  // web-ifc alone: open, then stream every mesh and copy its arrays out, as the converter does.
+  const { createRequire } = await import('node:module')
+  const W = createRequire(import.meta.url)('web-ifc')
+  const api = new W.IfcAPI()
+  const t0 = performance.now()
+  await api.Init(undefined, true)
+  const model = api.OpenModel(readFileSync(process.argv[3]))
+  api.StreamAllMeshes(
+    model,
+    (flat) => {
+      for (let i = 0; i < flat.geometries.size(); i++) {
+        const g = api.GetGeometry(model, flat.geometries.get(i).geometryExpressID)
+        api.GetVertexArray(g.GetVertexData(), g.GetVertexDataSize())
+        api.GetIndexArray(g.GetIndexData(), g.GetIndexDataSize())
+        g.delete()
+      }
+    },
+    false,
+  )
+  const importMs = performance.now() - t0
+  process.stdout.write(`\nRESULT ${JSON.stringify({ importMs, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`)
+  process.exit(0)
+}
+
+function run(path, extra = [], mode = '--one') {
+  const text = execFileSync(process.execPath, ['--import', 'tsx', self, mode, path, ...extra], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
     maxBuffer: 64 << 20,
@@ -109,6 +134,10 @@ try {
     `Office_A x${big.copies} (${size.toFixed(1)} MB): import ${(r.importMs / 1000).toFixed(1)} s, ` +
       `${(size / (r.importMs / 1000)).toFixed(2)} MB/s, peak RSS ${r.maxRssMb.toFixed(0)} MB, ` +
       `heap after ${r.heapMb.toFixed(0)} MB; ${JSON.stringify(r.stats)}`,
+  )
+  const floor = run(big.path, [], '--floor')
+  console.log(
+    `web-ifc alone on it (open + stream meshes): ${(floor.importMs / 1000).toFixed(1)} s, peak RSS ${floor.maxRssMb.toFixed(0)} MB`,
   )
   const peer = officeMb / 6.0
   console.log(`peer (speckle-server 2.24, Office_A): ${peer.toFixed(2)} MB/s`)

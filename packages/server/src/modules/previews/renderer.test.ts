@@ -37,31 +37,38 @@ describe('preview renderer', () => {
   const renderer = createPreviewRenderer()
   afterAll(() => renderer.close())
 
-  it('renders a Revit floor from Speckle objects into opaque PNGs that change with the angle', async () => {
-    const pngs = await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 4 })
-    expect(pngs).toHaveLength(4)
-    const first = decodePng(pngs[0]!)
-    expect([first.width, first.height]).toEqual([700, 400])
-    // Opaque: every pixel's alpha is 255.
-    for (let i = first.channels - 1; first.channels === 4 && i < first.pixels.length; i += 4) {
-      if (first.pixels[i] !== 255) throw new Error(`pixel ${i >> 2} is not opaque`)
-    }
-    // The slab covers a good part of the image (16% of a 1024×768 frame in VIEWER.md).
-    expect(inkedPixels(pngs[0]!)).toBeGreaterThan(700 * 400 * 0.05)
-    expect(differingPixels(pngs[0]!, pngs[1]!)).toBeGreaterThan(1000)
-  })
+  it(
+    'renders a Revit floor from Speckle objects into opaque PNGs that change with the angle',
+    { timeout: 120_000 },
+    async () => {
+      const pngs = await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 4 })
+      expect(pngs).toHaveLength(4)
+      const first = decodePng(pngs[0]!)
+      expect([first.width, first.height]).toEqual([700, 400])
+      // Opaque: every pixel's alpha is 255.
+      for (let i = first.channels - 1; first.channels === 4 && i < first.pixels.length; i += 4) {
+        if (first.pixels[i] !== 255) throw new Error(`pixel ${i >> 2} is not opaque`)
+      }
+      // The slab covers a good part of the image (16% of a 1024×768 frame in VIEWER.md).
+      expect(inkedPixels(pngs[0]!)).toBeGreaterThan(700 * 400 * 0.05)
+      expect(differingPixels(pngs[0]!, pngs[1]!)).toBeGreaterThan(1000)
+    },
+  )
 
-  it('fails with PreviewTimeout when the render runs over its time limit, and renders again afterwards', async () => {
-    await expect(
-      renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1, timeoutMs: 300 }),
-    ).rejects.toBeInstanceOf(PreviewTimeout)
-    const [png] = await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1 })
-    expect(inkedPixels(png!)).toBeGreaterThan(10_000)
-  })
+  it(
+    'fails with PreviewTimeout when the render runs over its time limit, and renders again afterwards',
+    { timeout: 120_000 },
+    async () => {
+      await expect(
+        renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1, timeoutMs: 300 }),
+      ).rejects.toBeInstanceOf(PreviewTimeout)
+      const [png] = await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1 })
+      expect(inkedPixels(png!)).toBeGreaterThan(10_000)
+    },
+  )
 
-  it('launches the browser again after it crashed', async () => {
-    await renderer.render({ projectId: 'p1', objectId: ROOT, readObjects }, { angles: 1 })
-    // The Chromium this test process started (its child), killed as a crash would end it.
+  it('launches the browser again after it crashed', { timeout: 120_000 }, async () => {
+    // The tests above launched it. The Chromium this test process started (its child), killed as a crash would end it.
     const children = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' })
     const pids = children
       .split('\n')

@@ -101,50 +101,54 @@ describe('preview routes', () => {
     expectPlaceholder(await get(`/preview/${project.id}`), 'pending')
   })
 
-  it('enqueues a render with a new version, shows "no preview" until it is done, then the image', async () => {
-    const project = await ctx.newProject(owner.id, { visibility: 'private' })
-    await ctx.objects.store(
-      project.id,
-      revit.map((o) => ({ id: o.id, json: JSON.stringify(o) })),
-    )
-    const model = (await ctx.models.getByName(project.id, 'main'))!
-    const version = await ctx.versions.create({
-      projectId: project.id,
-      modelId: model.id,
-      objectId: revit[0]!.id,
-      actorId: owner.id,
-    })
-    expect(await pendingJobs()).toContainEqual({ projectId: project.id, objectId: revit[0]!.id })
-    expectPlaceholder(await get(`/preview/${project.id}/commits/${version.id}`, true), 'pending')
-    // Asking again does not add a second job.
-    expect((await pendingJobs()).filter((p) => p.projectId === project.id)).toHaveLength(1)
+  it(
+    'enqueues a render with a new version, shows "no preview" until it is done, then the image',
+    { timeout: 120_000 },
+    async () => {
+      const project = await ctx.newProject(owner.id, { visibility: 'private' })
+      await ctx.objects.store(
+        project.id,
+        revit.map((o) => ({ id: o.id, json: JSON.stringify(o) })),
+      )
+      const model = (await ctx.models.getByName(project.id, 'main'))!
+      const version = await ctx.versions.create({
+        projectId: project.id,
+        modelId: model.id,
+        objectId: revit[0]!.id,
+        actorId: owner.id,
+      })
+      expect(await pendingJobs()).toContainEqual({ projectId: project.id, objectId: revit[0]!.id })
+      expectPlaceholder(await get(`/preview/${project.id}/commits/${version.id}`, true), 'pending')
+      // Asking again does not add a second job.
+      expect((await pendingJobs()).filter((p) => p.projectId === project.id)).toHaveLength(1)
 
-    const handler = createPreviewJobHandler({ sql, objects: ctx.objects, renderer })
-    const job = { id: '1', kind: 'preview.render', payload: { projectId: project.id, objectId: revit[0]!.id } }
-    const jobContext = {
-      signal: new AbortController().signal,
-      logger: { info() {}, warn() {}, error() {} },
-      lastAttempt: false,
-      renew: async () => {},
-      complete: (fn) => sql.transaction(fn),
-    } as JobContext
-    const result = (await handler.run(job as ClaimedJob<'preview.render'>, jobContext)) as { angles: number }
-    expect(result.angles).toBe(8)
+      const handler = createPreviewJobHandler({ sql, objects: ctx.objects, renderer })
+      const job = { id: '1', kind: 'preview.render', payload: { projectId: project.id, objectId: revit[0]!.id } }
+      const jobContext = {
+        signal: new AbortController().signal,
+        logger: { info() {}, warn() {}, error() {} },
+        lastAttempt: false,
+        renew: async () => {},
+        complete: (fn) => sql.transaction(fn),
+      } as JobContext
+      const result = (await handler.run(job as ClaimedJob<'preview.render'>, jobContext)) as { angles: number }
+      expect(result.angles).toBe(8)
 
-    for (const url of [
-      `/preview/${project.id}`,
-      `/preview/${project.id}/branches/main`,
-      `/preview/${project.id}/commits/${version.id}/12`,
-      `/preview/${project.id}/objects/${revit[0]!.id}/0`,
-    ]) {
-      const res = await get(url, true)
-      expect(res.statusCode, url).toBe(200)
-      expect(res.headers['content-type']).toBe('image/png')
-      expect(decodePng(res.rawPayload).width).toBe(700)
-      expect(res.rawPayload.equals(placeholderPng('pending'))).toBe(false)
-    }
-    const front = await get(`/preview/${project.id}/commits/${version.id}/0`, true)
-    const back = await get(`/preview/${project.id}/commits/${version.id}/12`, true)
-    expect(front.rawPayload.equals(back.rawPayload)).toBe(false)
-  })
+      for (const url of [
+        `/preview/${project.id}`,
+        `/preview/${project.id}/branches/main`,
+        `/preview/${project.id}/commits/${version.id}/12`,
+        `/preview/${project.id}/objects/${revit[0]!.id}/0`,
+      ]) {
+        const res = await get(url, true)
+        expect(res.statusCode, url).toBe(200)
+        expect(res.headers['content-type']).toBe('image/png')
+        expect(decodePng(res.rawPayload).width).toBe(700)
+        expect(res.rawPayload.equals(placeholderPng('pending'))).toBe(false)
+      }
+      const front = await get(`/preview/${project.id}/commits/${version.id}/0`, true)
+      const back = await get(`/preview/${project.id}/commits/${version.id}/12`, true)
+      expect(front.rawPayload.equals(back.rawPayload)).toBe(false)
+    },
+  )
 })

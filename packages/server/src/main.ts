@@ -18,6 +18,7 @@ import { createMetrics } from './modules/metrics/index.js'
 import { objectsRoutes } from './modules/objects/rest.js'
 import { blobRoutes } from './modules/blobs/rest.js'
 import { fileImportRoutes } from './modules/fileimports/rest.js'
+import { registerPreviewRoutes } from './modules/previews/routes.js'
 import { subscribeTokenRevocations } from './modules/tokens/service.js'
 import { createServerSchema } from './graphql-schema.js'
 import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
@@ -127,6 +128,15 @@ export async function startServer(config: Config, options: StartServerOptions = 
         authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
       })
     }
+    await app.register(registerPreviewRoutes, {
+      authorize: (request, projectId) => policy.authorizeProject(request.principal, projectId, 'read'),
+      projects,
+      models,
+      versions,
+      objects,
+      previews: services.previews,
+      requestRender: (projectId, objectId) => services.previews.requestRender(projectId, objectId),
+    })
     const graphqlDeps: GraphqlDeps = {
       blobs: services.blobs,
       fileImports: services.fileImports,

@@ -29,6 +29,7 @@ import { createVersionsService } from './modules/versions/service.js'
 import { createWebhooksService } from './modules/webhooks/service.js'
 import { createBlobsService } from './modules/blobs/service.js'
 import { createFileImportsService } from './modules/fileimports/service.js'
+import { createPreviewsService } from './modules/previews/service.js'
 
 export interface Adapters {
   sql: Sql
@@ -72,21 +73,13 @@ export function createServices(config: Config, adapters: Adapters, metrics: Metr
   // Work that must commit with the change that causes it: a webhook event per matching webhook.
   activity.addSink(webhooks.recordActivity)
   // …and a preview render per new version.
-  activity.addSink(async (tx, entry) => {
-    if (entry.actionType !== 'commit_create' || entry.projectId === null) return
-    const objectId = (entry.info?.commit as { objectId?: unknown } | undefined)?.objectId
-    if (typeof objectId !== 'string') return
-    await jobs.enqueue(
-      tx,
-      'preview.render',
-      { projectId: entry.projectId, objectId },
-      { dedupeKey: `preview:${entry.projectId}:${objectId}` },
-    )
-  })
+  const previews = createPreviewsService({ sql, jobs })
+  activity.addSink(previews.recordActivity)
   const fileImports = createFileImportsService({ sql, jobs, bus, logger })
   return {
     blobs,
     fileImports,
+    previews,
     jobs,
     tokens,
     activity,

@@ -21,6 +21,8 @@ import { createWebhookDeliveryHandler } from './modules/webhooks/delivery.js'
 import { createFileImportJobHandler, type Convert } from './modules/fileimports/job.js'
 import { mbToBytes } from './config.js'
 import { importFile } from '@truss/import'
+import { createPreviewJobHandler } from './modules/previews/job.js'
+import { createPreviewRenderer, type PreviewRenderer } from './modules/previews/renderer.js'
 import type { Adapters, Services } from './services.js'
 import { createDatabaseMonitor, type DatabaseMonitor } from './workers/monitor/index.js'
 
@@ -46,7 +48,10 @@ export interface WorkerSet {
 }
 
 /** Every job handler this build has, by the kind it runs. */
-export function jobHandlers(options: Omit<WorkerSetOptions, 'groups' | 'jobMetrics' | 'metrics'>): AnyJobHandler[] {
+export function jobHandlers(
+  options: Omit<WorkerSetOptions, 'groups' | 'jobMetrics' | 'metrics'>,
+  renderer: Pick<PreviewRenderer, 'render'> = lazyRenderer(options.logger),
+): AnyJobHandler[] {
   const { config, adapters, services, logger, version } = options
   return [
     createWebhookDeliveryHandler({
@@ -72,7 +77,13 @@ export function jobHandlers(options: Omit<WorkerSetOptions, 'groups' | 'jobMetri
       limitBytes: mbToBytes(config.fileImportLimitMb),
       logger: logger.child({ worker: 'imports' }),
     }),
+    createPreviewJobHandler({ sql: adapters.sql, objects: services.objects, renderer }),
   ]
+}
+
+/** A renderer whose browser starts at the first render (a process that renders nothing never launches it). */
+function lazyRenderer(logger: Logger): PreviewRenderer {
+  return createPreviewRenderer({ logger: logger.child({ worker: 'previews' }) })
 }
 
 /** `@truss/import` behind the job's converter interface. */
@@ -95,13 +106,11 @@ export async function startWorkers(options: WorkerSetOptions): Promise<WorkerSet
   const { config, adapters, metrics, logger } = options
   const groups = options.groups ?? config.workerGroups
   const jobGroups = new Set(groups.filter((g) => g !== 'monitor'))
-  const handlers = jobHandlers(options).filter((h) => jobGroups.has(JOB_KINDS[h.kind].group))
-  // Groups whose services are not in this build yet (imports, previews) are left out with a warning.
-  const built = new Set(handlers.map((h) => JOB_KINDS[h.kind].group))
-  const missing = [...jobGroups].filter((g) => !built.has(g))
-  if (missing.length > 0) logger.warn({ groups: missing }, 'worker groups with no job handlers in this build')
+  // One browser for every preview render of this process, launched at the first one.
+  const renderer = lazyRenderer(logger)
+  const handlers = jobHandlers(options, renderer).filter((h) => jobGroups.has(JOB_KINDS[h.kind].group))
   // Start-up check: every kind of every group run has exactly one handler.
-  checkJobHandlers(handlers, [...built])
+  checkJobHandlers(handlers, [...jobGroups])
 
   const runner =
     handlers.length === 0
@@ -133,6 +142,7 @@ export async function startWorkers(options: WorkerSetOptions): Promise<WorkerSet
     monitor,
     async close() {
       await Promise.all([runner?.stop(), monitor?.stop()])
+      await renderer.close()
     },
   }
 }

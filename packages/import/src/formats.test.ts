@@ -144,6 +144,21 @@ describe('bad input', () => {
     expect(err.message).toBe('nope.obj could not be read: it does not exist')
   })
 
+  it('refuses an input with neither path nor bytes', async () => {
+    const err = await fails(importFile({}))
+    expect(err.code).toBe('UNREADABLE_FILE')
+    expect(err.message).toBe('Nothing to import: give a path or the file bytes')
+  })
+
+  it('stops an IFC import with ABORTED when the signal aborts midway', async () => {
+    const controller = new AbortController()
+    const onProgress = (p: { phase: string }): void => {
+      if (p.phase === 'geometry') controller.abort()
+    }
+    const err = await fails(importFile({ path: `${DATA}ifc/duplex.ifc` }, { signal: controller.signal, onProgress }))
+    expect(err.code).toBe('ABORTED')
+  })
+
   it('stops with ABORTED when the signal is already aborted', async () => {
     const err = await fails(importFile({ path: `${DATA}stl/gearwheel.bin.stl` }, { signal: AbortSignal.abort() }))
     expect(err.code).toBe('ABORTED')

@@ -37,6 +37,9 @@ const KIND: Record<FileType, string> = { ifc: 'IFC', obj: 'OBJ', stl: 'STL', glt
 export async function importFile(input: ImportInput, options: ImportOptions = {}): Promise<ImportResult> {
   const started = performance.now()
   throwIfAborted(options.signal)
+  if (input.bytes === undefined && input.path === undefined) {
+    throw new ImportError('UNREADABLE_FILE', 'Nothing to import: give a path or the file bytes')
+  }
   const warnings: string[] = []
   const fileName = input.fileName ?? (input.path ? basename(input.path) : 'model')
   // An IFC on disk is read by web-ifc in pieces: the file is never held in JS memory as a whole.
@@ -48,12 +51,9 @@ export async function importFile(input: ImportInput, options: ImportOptions = {}
       `${fileName} is ${mb(size)}, larger than the ${mb(options.maxBytes)} this server imports`,
     )
   }
-  if (input.bytes !== undefined || onDisk !== undefined) {
-    if (size === 0) throw new ImportError('EMPTY_FILE', `${fileName} is empty (0 bytes)`)
-  }
-  const head = onDisk?.head ?? input.bytes?.subarray(0, 1024)
-  const fileType =
-    input.fileType ?? (head ? detectFileType(fileName, head) : detectFileType(fileName, new Uint8Array()))
+  if (size === 0) throw new ImportError('EMPTY_FILE', `${fileName} is empty (0 bytes)`)
+  const head = onDisk?.head ?? input.bytes!.subarray(0, 1024)
+  const fileType = input.fileType ?? detectFileType(fileName, head)
   const units: Units = options.units ?? 'm'
   try {
     if (fileType === 'ifc') {

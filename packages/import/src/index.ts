@@ -1,6 +1,9 @@
 /**
- * @truss/import: converts IFC, OBJ, STL and glTF/GLB files into Speckle object trees (a root Collection
- * named after the file, elements with `@displayValue` meshes), ready for `serialize` / `send`.
+ * @truss/import: converts IFC, OBJ, STL and glTF/GLB files into Speckle object trees, ready for
+ * `serialize` / `send`. Layout: a root `Collection` (name = file name, collectionType 'File', units,
+ * sourceFormat) whose `@elements` are Base elements with `@elements` children and `@displayValue`
+ * meshes (`Objects.Geometry.Mesh`, inline `renderMaterial`). IFC elements follow the spatial tree and
+ * carry ifcType, applicationId/globalId, name, type, properties (pset → {name: value}), storey elevation.
  * Every failure is an ImportError whose `code` a caller branches on and whose message a user reads.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs'

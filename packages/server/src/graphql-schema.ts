@@ -19,6 +19,7 @@ import { versionsSlice } from './modules/versions/graphql.js'
 import { webhooksSlice } from './modules/webhooks/graphql.js'
 import { blobsSlice } from './modules/blobs/graphql.js'
 import { fileImportsSlice } from './modules/fileimports/graphql.js'
+import { monitorSlice } from './modules/monitor/graphql.js'
 
 /** Speckle's API over the domain modules, with its legacy names: what every Truss server serves. */
 export const DOMAIN_SLICES: readonly GraphqlSlice[] = [
@@ -41,6 +42,7 @@ export const MODULE_SLICES: readonly GraphqlSlice[] = [
   webhooksSlice(),
   blobsSlice(),
   fileImportsSlice(),
+  monitorSlice(),
 ]
 
 export function createServerSchema(): GraphQLSchema {

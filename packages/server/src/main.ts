@@ -19,6 +19,9 @@ import { objectsRoutes } from './modules/objects/rest.js'
 import { blobRoutes } from './modules/blobs/rest.js'
 import { fileImportRoutes } from './modules/fileimports/rest.js'
 import { registerPreviewRoutes } from './modules/previews/routes.js'
+import { projectObjectStats } from './modules/monitor/stats.js'
+import { createDatabaseMonitor } from './workers/monitor/index.js'
+import { Registry } from 'prom-client'
 import { subscribeTokenRevocations } from './modules/tokens/service.js'
 import { createServerSchema } from './graphql-schema.js'
 import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
@@ -137,9 +140,16 @@ export async function startServer(config: Config, options: StartServerOptions = 
       previews: services.previews,
       requestRender: (projectId, objectId) => services.previews.requestRender(projectId, objectId),
     })
+    // Admin statistics read on demand, on a registry of their own (the worker's monitor exports the gauges).
+    const statsMonitor = createDatabaseMonitor({ sql, registry: new Registry(), logger })
     const graphqlDeps: GraphqlDeps = {
       blobs: services.blobs,
       fileImports: services.fileImports,
+      serverStats: async () => ({
+        database: await statsMonitor.collect(),
+        projects: await projectObjectStats(sql),
+        jobs: await services.jobs.depth(),
+      }),
       projects,
       models,
       versions,

@@ -21,6 +21,7 @@ import type { Version, VersionsService } from '../versions/service.js'
 import type { WebhooksService } from '../webhooks/service.js'
 import type { BlobsService } from '../blobs/service.js'
 import type { FileImportsService } from '../fileimports/service.js'
+import type { ServerStats } from '../monitor/stats.js'
 
 /**
  * Static facts `serverInfo` answers with (from config); what an admin edits (name, company, …) is read live
@@ -59,6 +60,8 @@ export interface GraphqlDeps {
   blobs?: Pick<BlobsService, 'get' | 'list'>
   /** File uploads and their conversion (the file-imports slice). */
   fileImports?: FileImportsService
+  /** The database monitor's figures for admins (the monitor slice). */
+  serverStats?: () => Promise<ServerStats>
 }
 
 /** The transport's event source: an async iterable of the bus messages published on `topic`. */

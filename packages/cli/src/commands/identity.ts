@@ -39,6 +39,14 @@ export function parseFlags<O extends FlagSpec>(args: readonly string[], options:
   }
 }
 
+/** A `--port` value: a whole number from 0 (the kernel picks) to 65535. */
+export function parsePort(value: string, flag = '--port'): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
+    throw new UsageError(`${flag} must be a whole number from 0 to 65535 (got ${JSON.stringify(value)})`)
+  }
+  return Number(value)
+}
+
 export function required(value: string | undefined, flag: string): string {
   if (value === undefined || value.trim() === '') throw new UsageError(`${flag} is required`)
   return value

@@ -1,5 +1,5 @@
 /** `truss serve`: run the server until SIGTERM/SIGINT, then shut down gracefully. */
-import { parseArgs } from 'node:util'
+
 import {
   ConfigError,
   handleShutdownSignals,
@@ -9,6 +9,7 @@ import {
   type ConfigFlags,
 } from '@truss/server'
 import { EXIT_FAILURE, UsageError, type Command } from '../command.js'
+import { parseFlags } from './identity.js'
 
 const HELP = `Usage: truss serve [options]
 
@@ -40,24 +41,13 @@ Environment:
 
 /** Turn `truss serve` arguments into config flags; throws `UsageError` on anything it does not know. */
 export function parseServeArgs(args: readonly string[]): { help: true } | { help: false; flags: ConfigFlags } {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: [...args],
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'data-dir': { type: 'string' },
-        'no-workers': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }))
-  } catch (err) {
-    // parseArgs explains the problem ("Unknown option '--prot'"); keep its words.
-    throw new UsageError(err instanceof Error ? err.message : String(err))
-  }
+  const values = parseFlags(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'no-workers': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
   if (values.help) return { help: true }
 
   const flags: ConfigFlags = {}

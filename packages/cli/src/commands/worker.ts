@@ -1,5 +1,5 @@
 /** `truss worker`: run background workers (webhooks, imports, previews, monitor) without the API. */
-import { parseArgs } from 'node:util'
+
 import {
   ConfigError,
   handleShutdownSignals,
@@ -10,6 +10,7 @@ import {
   type ConfigFlags,
 } from '@truss/server'
 import { EXIT_FAILURE, UsageError, type Command } from '../command.js'
+import { parseFlags, parsePort } from './identity.js'
 
 const HELP = `Usage: truss worker [options]
 
@@ -39,22 +40,12 @@ The embedded database (no DATABASE_URL) serves one process: with it, run the wor
 export function parseWorkerArgs(
   args: readonly string[],
 ): { help: true } | { help: false; flags: ConfigFlags; metricsPort?: number } {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: [...args],
-      options: {
-        only: { type: 'string' },
-        port: { type: 'string' },
-        'data-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }))
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err))
-  }
+  const values = parseFlags(args, {
+    only: { type: 'string' },
+    port: { type: 'string' },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  })
   if (values.help) return { help: true }
   const flags: ConfigFlags = {}
   if (values.only !== undefined) {
@@ -73,10 +64,7 @@ export function parseWorkerArgs(
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir']
   let metricsPort: number | undefined
   if (values.port !== undefined) {
-    if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) {
-      throw new UsageError(`--port must be a whole number from 0 to 65535 (got ${JSON.stringify(values.port)})`)
-    }
-    metricsPort = Number(values.port)
+    metricsPort = parsePort(values.port)
   }
   return { help: false, flags, metricsPort }
 }

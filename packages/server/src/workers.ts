@@ -90,7 +90,7 @@ function lazyRenderer(logger: Logger): PreviewRenderer {
 const convertWithTrussImport: Convert = async (input, options) =>
   importFile(
     {
-      bytes: input.bytes,
+      path: input.path,
       fileName: input.fileName,
       fileType: input.fileType as Parameters<typeof importFile>[0]['fileType'],
     },

@@ -6,19 +6,24 @@
  * worker killed mid-way leaves status 1; the lease runs out, another worker takes the job and starts over
  * (objects are content-addressed, so a second store of the same objects adds nothing).
  */
+import { createWriteStream } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
 import { serializeStream } from '@truss/core'
 import type { Sql } from '../../adapters/sql/types.js'
 import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
-import { PermanentJobError, type JobHandler } from '../../jobs/runner.js'
+import { PermanentJobError, type JobContext, type JobHandler } from '../../jobs/runner.js'
 import type { ModelsService } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
 import type { BlobsService } from '../blobs/service.js'
-import { readAll } from '../blobs/service.js'
 import { versionCreatedEvent, type VersionsService } from '../versions/service.js'
 import { CONVERTED_STATUS, type FileImportsService, type FileUpload } from './service.js'
 
 export interface ConvertInput {
-  bytes: Uint8Array
+  /** The upload, copied to a private temporary file (converters read it in pieces, never whole). */
+  path: string
   fileName: string
   /** The type the upload route was given; undefined to detect it from the bytes. */
   fileType?: string
@@ -70,6 +75,92 @@ export function createFileImportJobHandler(deps: FileImportJobDeps): JobHandler<
     throw new PermanentJobError(message)
   }
 
+  /** Copy the upload to `path`, convert it, store its objects, then create the version (fenced). */
+  async function convertAndStore(upload: FileUpload, path: string, ctx: JobContext) {
+    try {
+      await pipeline((await deps.blobs.open(upload.projectId, upload.id)).body, createWriteStream(path))
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NOT_FOUND') return fail(upload, 'The uploaded file is no longer stored')
+      throw err
+    }
+
+    let converted: ConvertResult
+    try {
+      converted = await deps.convert(
+        {
+          path,
+          fileName: upload.fileName,
+          fileType: upload.fileType === 'autodetect' ? undefined : upload.fileType,
+        },
+        { signal: ctx.signal },
+      )
+    } catch (err) {
+      if (isFileError(err)) return fail(upload, err.message)
+      throw err
+    }
+
+    // Store the objects in bounded batches, children first, as the serializer yields them.
+    const it = serializeStream(converted.root)
+    let batch: { id: string; json: string }[] = []
+    let batchBytes = 0
+    let stored = 0
+    let rootJson = ''
+    let rootId: string
+    for (;;) {
+      const next = it.next()
+      if (next.done) {
+        rootId = next.value
+        break
+      }
+      const [id, json] = next.value
+      batch.push({ id, json })
+      batchBytes += json.length
+      rootJson = json
+      if (batch.length >= BATCH_OBJECTS || batchBytes >= BATCH_BYTES) {
+        ctx.signal.throwIfAborted()
+        stored += batch.length
+        await deps.objects.store(upload.projectId, batch)
+        batch = []
+        batchBytes = 0
+      }
+    }
+    if (batch.length > 0) {
+      stored += batch.length
+      await deps.objects.store(upload.projectId, batch)
+    }
+    const closure = (JSON.parse(rootJson) as { __closure?: Record<string, number> }).__closure ?? {}
+    const { stats, warnings } = converted
+    const summary = `${plural(stats.elements, 'element')}, ${plural(stats.meshes, 'mesh')}, ${plural(stats.triangles, 'triangle')}`
+    const message = warnings.length > 0 ? `${summary}; ${warnings.slice(0, 5).join('; ')}` : summary
+
+    const events: TrussEvent[] = []
+    const done = await ctx.complete(async (tx) => {
+      const { model, created } = await deps.models.ensureByName(tx, {
+        projectId: upload.projectId,
+        name: upload.modelName,
+        actorId: upload.userId,
+      })
+      if (created) events.push({ type: 'ModelCreated', projectId: upload.projectId, modelId: model.id })
+      const version = await deps.versions.create(
+        {
+          projectId: upload.projectId,
+          modelId: model.id,
+          objectId: rootId,
+          message: `Imported file: ${upload.fileName}`,
+          sourceApplication: upload.fileType.toUpperCase(),
+          totalChildrenCount: Object.keys(closure).length,
+          actorId: upload.userId,
+        },
+        { tx, model },
+      )
+      events.push(versionCreatedEvent(version))
+      return fileImports.setStatus(tx, upload.id, CONVERTED_STATUS.completed, { message, versionId: version.id })
+    })
+    await publishEvents(deps.bus, events, deps.logger)
+    await announce(done)
+    return { versionId: done?.convertedVersionId, objects: stored, ms: Math.round(stats.durationMs) }
+  }
+
   return {
     kind: 'fileimport.convert',
     async run(job, ctx) {
@@ -86,91 +177,15 @@ export function createFileImportJobHandler(deps: FileImportJobDeps): JobHandler<
         )
       }
       if (upload.fileSize === 0) return fail(upload, `${upload.fileName} is empty`)
-      let bytes: Buffer
+      const folder = await mkdtemp(join(tmpdir(), 'truss-import-'))
+      // The name keeps the upload's extension: converters detect a type from it when the content does not say.
+      const ext = /\.[A-Za-z0-9]{1,8}$/.exec(upload.fileName)?.[0] ?? ''
+      const path = join(folder, `upload${ext.toLowerCase()}`)
       try {
-        bytes = await readAll((await deps.blobs.open(upload.projectId, upload.id)).body)
-      } catch (err) {
-        if ((err as { code?: string }).code === 'NOT_FOUND')
-          return fail(upload, 'The uploaded file is no longer stored')
-        throw err
+        return await convertAndStore(upload, path, ctx)
+      } finally {
+        await rm(folder, { recursive: true, force: true })
       }
-
-      let converted: ConvertResult
-      try {
-        converted = await deps.convert(
-          {
-            bytes,
-            fileName: upload.fileName,
-            fileType: upload.fileType === 'autodetect' ? undefined : upload.fileType,
-          },
-          { signal: ctx.signal },
-        )
-      } catch (err) {
-        if (isFileError(err)) return fail(upload, err.message)
-        throw err
-      }
-      bytes = Buffer.alloc(0)
-
-      // Store the objects in bounded batches, children first, as the serializer yields them.
-      const it = serializeStream(converted.root)
-      let batch: { id: string; json: string }[] = []
-      let batchBytes = 0
-      let stored = 0
-      let rootJson = ''
-      let rootId: string
-      for (;;) {
-        const next = it.next()
-        if (next.done) {
-          rootId = next.value
-          break
-        }
-        const [id, json] = next.value
-        batch.push({ id, json })
-        batchBytes += json.length
-        rootJson = json
-        if (batch.length >= BATCH_OBJECTS || batchBytes >= BATCH_BYTES) {
-          ctx.signal.throwIfAborted()
-          stored += batch.length
-          await deps.objects.store(upload.projectId, batch)
-          batch = []
-          batchBytes = 0
-        }
-      }
-      if (batch.length > 0) {
-        stored += batch.length
-        await deps.objects.store(upload.projectId, batch)
-      }
-      const closure = (JSON.parse(rootJson) as { __closure?: Record<string, number> }).__closure ?? {}
-      const { stats, warnings } = converted
-      const summary = `${plural(stats.elements, 'element')}, ${plural(stats.meshes, 'mesh')}, ${plural(stats.triangles, 'triangle')}`
-      const message = warnings.length > 0 ? `${summary}; ${warnings.slice(0, 5).join('; ')}` : summary
-
-      const events: TrussEvent[] = []
-      const done = await ctx.complete(async (tx) => {
-        const { model, created } = await deps.models.ensureByName(tx, {
-          projectId: upload.projectId,
-          name: upload.modelName,
-          actorId: upload.userId,
-        })
-        if (created) events.push({ type: 'ModelCreated', projectId: upload.projectId, modelId: model.id })
-        const version = await deps.versions.create(
-          {
-            projectId: upload.projectId,
-            modelId: model.id,
-            objectId: rootId,
-            message: `Imported file: ${upload.fileName}`,
-            sourceApplication: upload.fileType.toUpperCase(),
-            totalChildrenCount: Object.keys(closure).length,
-            actorId: upload.userId,
-          },
-          { tx, model },
-        )
-        events.push(versionCreatedEvent(version))
-        return fileImports.setStatus(tx, upload.id, CONVERTED_STATUS.completed, { message, versionId: version.id })
-      })
-      await publishEvents(deps.bus, events, deps.logger)
-      await announce(done)
-      return { versionId: done?.convertedVersionId, objects: stored, ms: Math.round(stats.durationMs) }
     },
     async onDead(job, error, tx) {
       // A file at fault was marked failed with its reason already; anything else fails here.

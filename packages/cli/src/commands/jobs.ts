@@ -23,12 +23,28 @@ ${DATABASE_HELP}
 
 async function withQueue<T>(dataDir: string | undefined, io: CliIo, fn: (queue: JobQueue) => Promise<T>): Promise<T> {
   const config = loadConfig(io.env, dataDir === undefined ? {} : { dataDir })
-  const { queue, close } = await openJobQueue({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
   try {
-    return await fn(queue)
-  } finally {
-    await close()
+    const { queue, close } = await openJobQueue({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+    try {
+      return await fn(queue)
+    } finally {
+      await close()
+    }
+  } catch (err) {
+    throw explainDenied(err, config.databaseUrl)
   }
+}
+
+/** PostgreSQL's insufficient_privilege (42501) alone does not say whose rights are missing, or what to do. */
+function explainDenied(err: unknown, databaseUrl: string | undefined): unknown {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined
+  if (code !== '42501' || databaseUrl === undefined || !(err instanceof Error)) return err
+  const user = decodeURIComponent(new URL(databaseUrl).username) || 'of DATABASE_URL'
+  return new Error(
+    `the database user ${user} may not use the job queue (${err.message}); ` +
+      "run truss jobs with the server's DATABASE_URL",
+    { cause: err },
+  )
 }
 
 function ago(date: Date | null, now: number): string {
@@ -36,8 +52,11 @@ function ago(date: Date | null, now: number): string {
   const s = Math.round((date.getTime() - now) / 1000)
   const abs = Math.abs(s)
   const text = abs < 120 ? `${abs}s` : abs < 7200 ? `${Math.round(abs / 60)}m` : `${Math.round(abs / 3600)}h`
-  return s >= 0 ? `in ${text}` : `${text} ago`
+  return s > 0 ? `in ${text}` : `${text} ago`
 }
+
+/** A time that has passed, read from the database clock: never "in 1s" because the clocks differ a little. */
+const past = (date: Date, now: number): Date => (date.getTime() > now ? new Date(now) : date)
 
 export function formatJobs(jobs: readonly Job[], now = Date.now()): string {
   if (jobs.length === 0) return 'No jobs.\n'
@@ -46,7 +65,7 @@ export function formatJobs(jobs: readonly Job[], now = Date.now()): string {
     j.kind,
     j.status,
     `${j.attempts}/${j.maxAttempts}`,
-    j.status === 'queued' ? ago(j.runAt, now) : ago(j.finishedAt ?? j.updatedAt, now),
+    j.status === 'queued' ? ago(j.runAt, now) : ago(past(j.finishedAt ?? j.updatedAt, now), now),
     (j.lastError ?? '').replace(/\s+/g, ' ').slice(0, 80),
   ])
   const header = ['ID', 'KIND', 'STATUS', 'ATTEMPTS', 'WHEN', 'LAST ERROR']

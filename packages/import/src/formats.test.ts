@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { serialize, type Base } from '@truss/core'
 import { describe, expect, it } from 'vitest'
 import { ImportError, importFile, type ImportResult } from './index.js'
+import { SHARED_DATA } from '../../core/test/shared-data.js'
 
-const DATA = new URL('../../../../shared/data/', import.meta.url).pathname
+const DATA = `${SHARED_DATA}/`
 
 function elements(r: ImportResult): Base[] {
   const out: Base[] = []

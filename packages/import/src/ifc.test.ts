@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { serialize, type Base } from '@truss/core'
 import { describe, expect, it } from 'vitest'
 import { importFile, type ImportResult } from './index.js'
+import { sharedData } from '../../core/test/shared-data.js'
 
-const IFC = new URL('../../../../shared/data/ifc/', import.meta.url).pathname
+const IFC = `${sharedData('ifc')}/`
 
 /** Every element under the root, depth first. */
 function all(root: Base): Base[] {

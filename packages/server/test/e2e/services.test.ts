@@ -13,10 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openIdentity } from '../../src/modules/auth/identity.js'
 import { decodePng, placeholderPng } from '../../src/modules/previews/index.js'
 import { createTestPostgresDatabase } from '../../src/test-utils/db.js'
+import { sharedData } from '../../../core/test/shared-data.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const BIN = join(REPO_ROOT, 'packages/cli/src/bin.ts')
-const STL = fileURLToPath(new URL('../../../../../shared/data/stl/gearwheel.bin.stl', import.meta.url))
+const STL = sharedData('stl/gearwheel.bin.stl')
 
 /** Start `truss <args>` and resolve once its output matches `ready` (the first group is returned). */
 function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ match: string; child: ChildProcess }> {

@@ -6,7 +6,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { FastifyRequest } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -22,9 +21,10 @@ import { createBlobsService, type BlobsService } from '../blobs/service.js'
 import { createFileImportJobHandler } from './job.js'
 import { fileImportRoutes } from './rest.js'
 import { createFileImportsService, type FileImportsService } from './service.js'
+import { sharedData } from '../../../../core/test/shared-data.js'
 
 const silent = pino({ level: 'silent' })
-const data = (p: string) => fileURLToPath(new URL(`../../../../../../shared/data/${p}`, import.meta.url))
+const data = (p: string) => sharedData(p)
 
 /** A multipart/form-data body as a browser or connector sends it. */
 function multipart(parts: { field: string; name: string; bytes: Buffer }[]) {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decodePng } from './png.js'
 import { createPreviewRenderer, PreviewRenderFailed, PreviewTimeout, type ReadObjects } from './renderer.js'
+import { sharedData } from '../../../../core/test/shared-data.js'
 
-const MODEL = fileURLToPath(new URL('../../../../../../shared/data/speckle/RevitObject.json', import.meta.url))
+const MODEL = sharedData('speckle/RevitObject.json')
 const objects = JSON.parse(readFileSync(MODEL, 'utf8')) as { id: string }[]
 const ROOT = objects[0]!.id
 const byId = new Map(objects.map((o) => [o.id, JSON.stringify(o)]))

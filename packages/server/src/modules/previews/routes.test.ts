@@ -3,7 +3,6 @@
  * and the render job run with the real renderer on the Revit floor from `shared/data`.
  */
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createJobQueue } from '../../jobs/queue.js'
@@ -20,8 +19,9 @@ import { decodePng } from './png.js'
 import { createPreviewRenderer } from './renderer.js'
 import { registerPreviewRoutes } from './routes.js'
 import { createPreviewsService, type PreviewsService } from './service.js'
+import { sharedData } from '../../../../core/test/shared-data.js'
 
-const MODEL = fileURLToPath(new URL('../../../../../../shared/data/speckle/RevitObject.json', import.meta.url))
+const MODEL = sharedData('speckle/RevitObject.json')
 const revit = JSON.parse(readFileSync(MODEL, 'utf8')) as { id: string }[]
 
 describe('preview routes', () => {

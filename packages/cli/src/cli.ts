@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Command } from './command.js'
+import { importCommand } from './commands/import.js'
 import { jobsCommand } from './commands/jobs.js'
 import { projectsCommand } from './commands/projects.js'
 import { serveCommand } from './commands/serve.js'
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   tokensCommand,
   projectsCommand,
   jobsCommand,
+  importCommand,
 ]
 
 function version(): string {

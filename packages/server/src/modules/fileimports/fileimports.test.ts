@@ -300,6 +300,34 @@ function suite(kind: 'pglite' | 'postgres') {
       expect(gone.json().error).toMatch(/abc123/)
       expect((await h.app.inject({ url: `/api/stream/${projectId}/blobs` })).statusCode).toBe(401)
     })
+    it('finishes an import whose worker died mid-way: the lease runs out and the job runs again', async () => {
+      await runner?.stop()
+      runner = undefined
+      const bytes = await readFile(data('stl/gearwheel.ascii.stl'))
+      const res = await upload(`/api/file/stl/${projectId}/crashed`, [{ name: 'gearwheel.ascii.stl', bytes }])
+      const id = res.body.uploadResults[0].blobId
+      // What a worker killed with -9 while converting leaves behind: the job running under a lease that has
+      // run out, the upload "converting". (The kill itself, with real processes: jobs/kill.e2e.test.ts.)
+      await h.sql.query(
+        `UPDATE jobs SET status = 'running', attempts = 1, locked_by = 'killed-worker',
+           lease_until = now() - interval '1 second' WHERE kind = 'fileimport.convert' AND payload->>'fileUploadId' = $1`,
+        [id],
+      )
+      await h.sql.query('UPDATE file_uploads SET converted_status = 1 WHERE id = $1', [id])
+      await startRunner()
+      const done = await settled(id)
+      expect(done.convertedStatus).toBe(2)
+      const job = await h.sql.query<{ status: string; attempts: number }>(
+        `SELECT status, attempts FROM jobs WHERE kind = 'fileimport.convert' AND payload->>'fileUploadId' = $1`,
+        [id],
+      )
+      expect(job.rows).toEqual([{ status: 'succeeded', attempts: 2 }])
+      const versions = await h.sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM versions v JOIN models m ON m.id = v.model_id WHERE m.project_id = $1 AND m.name = 'crashed'`,
+        [projectId],
+      )
+      expect(versions.rows[0]!.n).toBe(1)
+    })
   })
 }
 

@@ -113,7 +113,7 @@ describe('truss import', () => {
     expect(
       await runCli(['import', file, '--project', projectId, '--server', 'http://127.0.0.1:9', '--token', token], down),
     ).toBe(1)
-    expect(down.err).toMatch(/^truss: cannot reach http:\/\/127\.0\.0\.1:9/)
+    expect(down.err).toMatch(/^truss: cannot reach http:\/\/127\.0\.0\.1:9/m)
   })
 
   it('exits 2 for a missing file, a missing project or token, and a bad type', async () => {

@@ -153,23 +153,30 @@ function upload(args: ImportArgs, io: CliIo, tty: boolean): Promise<{ status: nu
       },
     )
     req.on('error', (err) => reject(new ImportFailed(`cannot reach ${args.server}: ${err.message}`)))
-    req.write(head)
-    const started = performance.now()
-    let sent = 0
-    const file = createReadStream(args.file)
-    file.on('data', (chunk) => {
-      sent += chunk.length
-      show('uploading', sent, size, started)
+    // Stream the file once connected: a refused connection shows no upload progress.
+    req.once('socket', (socket) => {
+      if (!socket.connecting) return sendBody()
+      socket.once('connect', sendBody)
     })
-    file.on('error', (err) => {
-      req.destroy()
-      reject(new ImportFailed(`cannot read ${args.file}: ${err.message}`))
-    })
-    file.on('end', () => {
-      if (size === 0) show('uploading', 0, 0, started)
-      req.end(tail)
-    })
-    file.pipe(req, { end: false })
+    const sendBody = () => {
+      req.write(head)
+      const started = performance.now()
+      let sent = 0
+      const file = createReadStream(args.file)
+      file.on('data', (chunk) => {
+        sent += chunk.length
+        show('uploading', sent, size, started)
+      })
+      file.on('error', (err) => {
+        req.destroy()
+        reject(new ImportFailed(`cannot read ${args.file}: ${err.message}`))
+      })
+      file.on('end', () => {
+        if (size === 0) show('uploading', 0, 0, started)
+        req.end(tail)
+      })
+      file.pipe(req, { end: false })
+    }
   })
 }
 

@@ -49,7 +49,7 @@ const UPLOADS = `query($id: String!) { stream(id: $id) { fileUploads { id projec
   uploadDate convertedLastUpdate } } }`
 const PENDING = `query($id: String!, $m: String!) { project(id: $id) {
   pendingImportedModels { id modelName convertedStatus }
-  model(id: $m) { pendingImportedVersions { id convertedStatus fileName } } } }`
+  model(id: $m) { previewUrl pendingImportedVersions { id convertedStatus fileName } } } }`
 
 function suite(kind: 'pglite' | 'postgres') {
   describe(`file imports (${kind})`, () => {
@@ -160,6 +160,7 @@ function suite(kind: 'pglite' | 'postgres') {
         { id: result.blobId, modelName: 'buildings/fzk-haus', convertedStatus: 0 },
       ])
       expect(pending.model.pendingImportedVersions).toEqual([])
+      expect(pending.model.previewUrl).toBeNull() // no version yet
 
       await startRunner()
       const done = await settled(result.blobId)
@@ -173,13 +174,15 @@ function suite(kind: 'pglite' | 'postgres') {
       const version = (
         await h.gql(
           `query($id: String!, $v: String!) { project(id: $id) { version(id: $v) { message sourceApplication
-            referencedObject totalChildrenCount model { name } } } }`,
+            referencedObject totalChildrenCount model { name previewUrl } } } }`,
           { id: projectId, v: done.convertedVersionId },
           token,
         )
       ).body.data.project.version
       expect(version.message).toBe('Imported file: AC20-FZK-Haus.ifc')
       expect(version.model.name).toBe('buildings/fzk-haus')
+      // Model.previewUrl is its latest version's preview.
+      expect(version.model.previewUrl).toMatch(new RegExp(`/preview/${projectId}/commits/${done.convertedVersionId}$`))
       expect(version.sourceApplication).toBe('IFC')
       expect(version.totalChildrenCount).toBeGreaterThan(100)
       // The stored tree holds the building: two storeys (SOURCES.md) and meshes.

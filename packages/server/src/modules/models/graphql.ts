@@ -144,7 +144,12 @@ function resolvers(): ResolverMap {
     },
     Model: {
       displayName: (m: Model) => displayName(m.name),
-      previewUrl: () => null,
+      // The latest version's preview (Speckle's), null while the model has none; batched with other models.
+      previewUrl: async (m: Model, _a: Args, ctx: GraphqlContext) => {
+        const latest = (await ctx.loaders.modelVersions.load(firstPageKey(1, m.id))).items[0]
+        const base = ctx.deps.serverInfo.canonicalUrl.replace(/\/$/, '')
+        return latest ? `${base}/preview/${m.projectId}/commits/${latest.id}` : null
+      },
       author: async (m: Model, _a: Args, ctx: GraphqlContext) =>
         m.authorId === null ? null : limitedUser(await ctx.loaders.users.load(m.authorId)),
       versionCount: (m: Model, _a: Args, ctx: GraphqlContext) => ctx.loaders.versionCounts.load(m.id),

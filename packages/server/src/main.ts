@@ -26,6 +26,7 @@ import { subscribeTokenRevocations } from './modules/tokens/service.js'
 import { createServerSchema } from './graphql-schema.js'
 import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
 import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'
+import { registerRealtimeMetrics } from './modules/realtime/metrics.js'
 import { accountsRoutes } from './modules/accounts/index.js'
 import { createServices } from './services.js'
 import { registerQueueMetrics, startWorkers } from './workers.js'
@@ -176,13 +177,14 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // Subscriptions: one bus subscription per topic per node, fanned out to this node's sockets.
     const hub = createRealtimeHub({ bus, logger: logger.child({ module: 'realtime' }) })
     opened.push({ name: 'realtime', close: () => hub.close() })
-    attachRealtimeGateway(app, {
+    const gateway = attachRealtimeGateway(app, {
       schema,
       verifyToken: (token) => tokens.verify(token),
       buildContext: (principal) => createGraphqlContext(graphqlDeps, principal, hub.subscribe),
       keepAliveSeconds: 10,
       logger: logger.child({ module: 'realtime' }),
     })
+    registerRealtimeMetrics(metrics.registry, gateway, hub)
     // ──────────────────────────────────────────────────────────────────────────────────────────────────
     // Workers in this process unless `--no-workers` (then `truss worker` runs them).
     if (config.workers) {

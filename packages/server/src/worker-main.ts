@@ -72,6 +72,13 @@ export async function startWorker(config: Config, options: StartWorkerOptions = 
     const blobs = await createBlobStore({ dataDir: config.dataDir, s3: config.s3 })
     closers.push({ name: 'blobs', close: () => blobs.close() })
     const bus = await createBus({ redisUrl: config.redisUrl, logger: logger.child({ adapter: 'bus' }) })
+    if (config.redisUrl === undefined) {
+      // Jobs still run (they go through the database), but the live events they cause would stay here.
+      logger.warn(
+        "REDIS_URL is not set: subscribers of the server will not hear of this worker's import progress " +
+          'or previews until they read again; set REDIS_URL for the server and its workers',
+      )
+    }
     closers.push({ name: 'bus', close: () => bus.close() })
     const mailer = await createMailer({
       dataDir: config.dataDir,

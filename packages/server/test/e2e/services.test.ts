@@ -2,7 +2,8 @@
  * The supporting services end to end in real `truss` processes: a file uploaded on Speckle's route is
  * converted into a version by the import worker, and the preview worker renders it in headless Chromium
  * for Speckle's preview route. Once with the workers inside `truss serve` on PGlite, once with
- * `truss serve --no-workers` plus a separate `truss worker` on PostgreSQL.
+ * `truss serve --no-workers` plus a separate `truss worker` on PostgreSQL and Redis. Subscribers of the project
+ * hear of each upload as it is queued and converted.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -14,6 +15,7 @@ import { openIdentity } from '../../src/modules/auth/identity.js'
 import { decodePng, placeholderPng } from '../../src/modules/previews/index.js'
 import { createTestPostgresDatabase } from '../../src/test-utils/db.js'
 import { sharedData } from '../../../core/test/shared-data.js'
+import { legacySubscribe } from './legacy-subscriber.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const BIN = join(REPO_ROOT, 'packages/cli/src/bin.ts')
@@ -158,6 +160,69 @@ function scenario(name: string, setup: () => Promise<{ env: NodeJS.ProcessEnv; s
       )
       expect(turned.equals(png)).toBe(false)
     }, 180_000)
+
+    it('tells subscribers about a pending model and a pending version from queued to converted', async () => {
+      const projectId = (await gql(url, token, 'mutation { streamCreate(stream: { name: "Pending" }) }'))
+        .streamCreate as string
+      const fields = 'id type model { id modelName convertedStatus convertedVersionId }'
+      const models = await legacySubscribe(
+        url,
+        token,
+        `subscription($id: String!) { projectPendingModelsUpdated(id: $id) { ${fields} } }`,
+        { id: projectId },
+      )
+      const versions = await legacySubscribe(
+        url,
+        token,
+        `subscription($id: String!) { projectPendingVersionsUpdated(id: $id) { ${fields.replace('model', 'version')} } }`,
+        { id: projectId },
+      )
+      try {
+        const upload = async (model: string) => {
+          const form = new FormData()
+          form.append('file', new Blob([readFileSync(STL)]), 'gearwheel.bin.stl')
+          const res = await fetch(`${url}/api/file/stl/${projectId}/${encodeURIComponent(model)}`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}` },
+            body: form,
+          })
+          expect(res.status).toBe(201)
+          return ((await res.json()) as { uploadResults: { blobId: string }[] }).uploadResults[0]!.blobId
+        }
+        // "gears" does not exist yet: a pending model. "main" does: a pending version.
+        const newModelUpload = await upload('gears')
+        const newVersionUpload = await upload('main')
+        type Message = { id: string; type: string; model?: Upload; version?: Upload }
+        type Upload = { modelName: string; convertedStatus: number; convertedVersionId: string | null }
+        const messages = (sub: { events: unknown[] }, field: string) =>
+          sub.events.map((e) => (e as { data: Record<string, Message> }).data[field]!)
+        const done = (list: Message[]) =>
+          list.some((m) => m.type === 'UPDATED' && (m.model ?? m.version)!.convertedStatus === 2)
+        await until('both conversions told', 90_000, async () =>
+          done(messages(models, 'projectPendingModelsUpdated')) &&
+          done(messages(versions, 'projectPendingVersionsUpdated'))
+            ? true
+            : undefined,
+        )
+        for (const [list, uploadId, key, modelName] of [
+          [messages(models, 'projectPendingModelsUpdated'), newModelUpload, 'model', 'gears'],
+          [messages(versions, 'projectPendingVersionsUpdated'), newVersionUpload, 'version', 'main'],
+        ] as const) {
+          // Each upload goes to its own subscription only, told first when queued, then as it moves on.
+          expect(new Set(list.map((m) => m.id))).toEqual(new Set([uploadId]))
+          expect(list[0]!.type).toBe('CREATED')
+          expect(list.slice(1).every((m) => m.type === 'UPDATED')).toBe(true)
+          const last = list.at(-1)![key]!
+          expect(last).toMatchObject({ modelName, convertedStatus: 2 })
+          expect(last.convertedVersionId).toEqual(expect.any(String))
+          const statuses = list.map((m) => m[key]!.convertedStatus)
+          expect(statuses).toEqual([...statuses].sort())
+        }
+      } finally {
+        models.close()
+        versions.close()
+      }
+    }, 180_000)
   })
 }
 
@@ -165,7 +230,8 @@ let pg: { url: string; drop(): Promise<void> } | undefined
 scenario('import and preview workers inside truss serve (PGlite)', async () => ({ env: {}, separateWorker: false }))
 scenario('import and preview in a separate truss worker (PostgreSQL)', async () => {
   pg = await createTestPostgresDatabase()
-  return { env: { DATABASE_URL: pg.url }, separateWorker: true }
+  // Redis carries the worker's events to the server's subscribers.
+  return { env: { DATABASE_URL: pg.url, REDIS_URL: 'redis://127.0.0.1:6379' }, separateWorker: true }
 })
 afterAll(async () => {
   await pg?.drop()

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import WebSocket from 'ws'
 import { Base, MemoryTransport, ServerTransport, send } from '@truss/core'
 import { openIdentity } from '../../src/modules/auth/identity.js'
 import { createTestPostgresDatabase } from '../../src/test-utils/db.js'
+import { legacySubscribe } from './legacy-subscriber.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const BIN = join(REPO_ROOT, 'packages/cli/src/bin.ts')
@@ -51,46 +51,6 @@ async function gql(url: string, token: string, query: string, variables: Record<
   const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] }
   if (body.errors) throw new Error(JSON.stringify(body.errors))
   return body.data!
-}
-
-/** A legacy subscriptions-transport-ws client, speaking raw frames as Speckle's clients do. */
-async function legacySubscribe(url: string, token: string, query: string, variables: Record<string, unknown>) {
-  const ws = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-ws')
-  const events: unknown[] = []
-  let onEvent: (() => void) | undefined
-  await new Promise<void>((resolve, reject) => {
-    ws.once('error', reject)
-    ws.on('message', (raw: Buffer) => {
-      const msg = JSON.parse(raw.toString()) as { type: string; payload?: unknown }
-      if (msg.type === 'connection_ack') {
-        ws.send(JSON.stringify({ id: '1', type: 'start', payload: { query, variables } }))
-        // The subscription is live once the server has processed `start`; give it a moment.
-        setTimeout(resolve, 300)
-      } else if (msg.type === 'data') {
-        events.push(msg.payload)
-        onEvent?.()
-      }
-    })
-    ws.once('open', () =>
-      ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${token}` } })),
-    )
-  })
-  return {
-    events,
-    next(timeoutMs = 10_000): Promise<unknown> {
-      const seen = events.length
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no event within the timeout')), timeoutMs)
-        onEvent = () => {
-          if (events.length > seen) {
-            clearTimeout(timer)
-            resolve(events[seen])
-          }
-        }
-      })
-    },
-    close: () => ws.close(),
-  }
 }
 
 describe('subscriptions across two server processes (PostgreSQL + Redis)', () => {

@@ -88,6 +88,8 @@ export interface ConnectionOptions<P, C> {
    * `buildContext` depends on nothing but the principal: a group's events run with its first member's context.
    */
   sharing?: { subscriptions: SharedSubscriptions; principalKey(principal: P): string | null }
+  /** Called each time a subscription is live: authorized, listening to the change feed, events from now on arrive. */
+  onSubscriptionLive?: () => void
 }
 
 export interface Connection {
@@ -317,6 +319,7 @@ export function createConnection<P, C>(
     operation.stream = stream
     // Stopped while graphql-js was setting up: end the stream it just made.
     if (!current(opId, operation)) return void stream.return?.()
+    if (isSubscription) options.onSubscriptionLive?.()
     if (isSubscription && key !== null && options.sharing) return share(opId, operation, stream, key)
     try {
       while (true) {

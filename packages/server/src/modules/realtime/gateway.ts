@@ -50,9 +50,16 @@ export interface RealtimeGatewayOptions<P, C> {
 export interface RealtimeGateway {
   /**
    * `sharedExecutions`: graphql-js event streams run for shared subscriptions (one per group);
-   * `sharedSubscribers`: the live operations they serve.
+   * `sharedSubscribers`: the live operations they serve; `subscriptionsStarted`: subscriptions that went live
+   * since the gateway started (a client that cannot tell when its subscription is live can watch it grow).
    */
-  stats(): { connections: number; subscriptions: number; sharedExecutions: number; sharedSubscribers: number }
+  stats(): {
+    connections: number
+    subscriptions: number
+    sharedExecutions: number
+    sharedSubscribers: number
+    subscriptionsStarted: number
+  }
   /** Close every connection (1001) and stop taking upgrades. Also runs on the app's `preClose`. */
   close(): Promise<void>
 }
@@ -78,7 +85,9 @@ export function attachRealtimeGateway<P, C>(
   const settings = { ...REALTIME_DEFAULTS, ...definedOnly(options) }
   const logger = (options.logger ?? (app.log as Logger) ?? pino()).child({ module: 'realtime' })
   const shared = createSharedSubscriptions(logger)
+  let subscriptionsStarted = 0
   const connectionOptions = {
+    onSubscriptionLive: () => void (subscriptionsStarted += 1),
     schema: options.schema,
     verifyToken: options.verifyToken,
     buildContext: options.buildContext,
@@ -165,7 +174,13 @@ export function attachRealtimeGateway<P, C>(
       let subscriptions = 0
       for (const connection of connections.values()) subscriptions += connection.operationCount()
       const { groups, members } = shared.stats()
-      return { connections: connections.size, subscriptions, sharedExecutions: groups, sharedSubscribers: members }
+      return {
+        connections: connections.size,
+        subscriptions,
+        sharedExecutions: groups,
+        sharedSubscribers: members,
+        subscriptionsStarted,
+      }
     },
     close,
   }

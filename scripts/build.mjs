@@ -1,7 +1,18 @@
 // Builds every package in dependency order with plain tsc, so that `npm install` leaves
 // `import('@truss/core')` and `npx truss` working from plain Node.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +26,19 @@ for (const name of order) {
   if (!existsSync(config)) continue
   rmSync(join(dir, 'dist'), { recursive: true, force: true })
   execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'inherit', cwd: dir })
+}
+
+// The web app: Vite bundles it into packages/web/dist, which `truss serve` serves at `/`. Its JS and CSS
+// also get `.gz` siblings, sent to clients that accept gzip without compressing per request.
+const web = join(root, 'packages', 'web')
+if (existsSync(join(web, 'vite.config.ts'))) {
+  const { build } = await import('vite')
+  await build({ root: web, configFile: join(web, 'vite.config.ts'), logLevel: 'warn' })
+  const assets = join(web, 'dist', 'assets')
+  for (const name of readdirSync(assets)) {
+    if (!/\.(js|css|svg|json)$/.test(name)) continue
+    writeFileSync(join(assets, `${name}.gz`), gzipSync(readFileSync(join(assets, name)), { level: 9 }))
+  }
 }
 
 // npm links workspace bins before `prepare` builds them, and skips a bin whose file is missing: link

@@ -15,6 +15,7 @@ import { toHttp } from './errors.js'
 import { healthRoutes } from './modules/health/rest.js'
 import { createMetrics, type Metrics } from './modules/metrics/index.js'
 import { metricsRoutes, recordRequestDurations } from './modules/metrics/rest.js'
+import { findWebDir, registerWebApp } from './modules/web/static.js'
 
 export type TrussApp = FastifyInstance
 
@@ -27,6 +28,8 @@ export interface AppDeps {
   logger?: Logger
   /** Defaults to a fresh registry; pass one to share it with the modules that count things. */
   metrics?: Metrics
+  /** The built web app to serve at `/` (null: none); default `config.webDir`, else `@truss/web`'s build. */
+  webDir?: string | null
   /** Readiness ping timeout; defaults to 2 s. */
   pingTimeoutMs?: number
 }
@@ -86,9 +89,14 @@ export function buildApp(deps: AppDeps): TrussApp {
     return reply.status(answer.statusCode).headers(answer.headers).send(answer.body)
   })
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}` } }),
-  )
+  // The web app's pages (a browser navigating to any path the API does not own), else a JSON 404.
+  const web = registerWebApp(app, deps.webDir === undefined ? findWebDir(config.webDir) : deps.webDir)
+  app.setNotFoundHandler((request, reply) => {
+    if (web.fallback(request, reply)) return reply
+    return reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}` } })
+  })
 
   recordRequestDurations(app, metrics)
   app.register(healthRoutes, {

@@ -56,6 +56,7 @@ const FIELDS = {
   fileSizeLimitMb: { env: 'FILE_SIZE_LIMIT_MB', fix: 'use a size in MB, e.g. 100' },
   fileImportLimitMb: { env: 'TRUSS_FILE_IMPORT_LIMIT_MB', fix: 'use a size in MB, e.g. 500' },
   disableFileUploads: { env: 'DISABLE_FILE_UPLOADS', fix: 'use true or false' },
+  webDir: { env: 'TRUSS_WEB_DIR', fix: 'use the folder of a built web app (packages/web/dist), or unset it' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
   httpIdleTimeoutSeconds: { env: 'HTTP_IDLE_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 120' },
   maxConcurrentUploads: { env: 'MAX_CONCURRENT_UPLOADS', fix: 'use a whole number of uploads, e.g. 4' },
@@ -150,6 +151,8 @@ const configSchema = z
     fileImportLimitMb: sizeMb.default(500),
     /** Turn the file-upload route off (Speckle's DISABLE_FILE_UPLOADS). */
     disableFileUploads: booleanText.default(false),
+    /** The built web app served at `/`; default the `@truss/web` package's `dist` when it is installed. */
+    webDir: z.string().trim().min(1, 'must not be empty').optional(),
     shutdownTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(10),
     /**
      * A connection on which nothing moved (no byte read or written) for this long is closed: a client that

@@ -13,7 +13,7 @@ import { createSql, DataDirInUse } from './adapters/sql/index.js'
 import { runMigrations } from './adapters/sql/migrate.js'
 import { buildApp, type TrussApp } from './app.js'
 import { defaultPublicUrl, mbToBytes, type Config } from './config.js'
-import { authPlugin } from './modules/auth/plugin.js'
+import { authPlugin, sessionCookieOfUpgrade } from './modules/auth/plugin.js'
 import { createMetrics } from './modules/metrics/index.js'
 import { objectsRoutes } from './modules/objects/rest.js'
 import { blobRoutes } from './modules/blobs/rest.js'
@@ -177,11 +177,14 @@ export async function startServer(config: Config, options: StartServerOptions = 
     // Subscriptions: one bus subscription per topic per node, fanned out to this node's sockets.
     const hub = createRealtimeHub({ bus, logger: logger.child({ module: 'realtime' }) })
     opened.push({ name: 'realtime', close: () => hub.close() })
+    const ownOrigins: ReadonlySet<string> = new Set([new URL(config.publicUrl).origin])
     const gateway = attachRealtimeGateway(app, {
       schema,
       verifyToken: (token) => tokens.verify(token),
       buildContext: (principal) => createGraphqlContext(graphqlDeps, principal, hub.subscribe),
       keepAliveSeconds: 10,
+      // The web app's sockets sign in with its session cookie, from this site only.
+      sessionToken: (request) => sessionCookieOfUpgrade(request, ownOrigins),
       logger: logger.child({ module: 'realtime' }),
     })
     registerRealtimeMetrics(metrics.registry, gateway, hub)

@@ -37,7 +37,7 @@ const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 const BEARER = /^Bearer(\s+|$)/i
 
-function cookieValue(header: string | undefined, name: string): string | null {
+export function cookieValue(header: string | undefined, name: string): string | null {
   if (header === undefined) return null
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
@@ -76,6 +76,27 @@ function claimedOrigin(request: Pick<FastifyRequest, 'headers'>): string | null 
     return new URL(referer).origin
   } catch {
     return 'null'
+  }
+}
+
+/**
+ * Whether a WebSocket upgrade may use the session cookie: only from this site (same host or an allowed
+ * origin). Browsers send `Origin` on every upgrade and WebSockets are not bound by CORS, so without this a
+ * page elsewhere could open a socket as the signed-in user (cross-site WebSocket hijacking).
+ */
+export function sessionCookieOfUpgrade(
+  request: Pick<FastifyRequest, 'headers'>,
+  allowed: ReadonlySet<string>,
+): string | null {
+  const token = cookieValue(request.headers.cookie, 'authn')?.trim()
+  if (!token) return null
+  const origin = request.headers.origin
+  if (typeof origin !== 'string' || origin === '') return null
+  if (allowed.has(origin)) return token
+  try {
+    return new URL(origin).host === request.headers.host ? token : null
+  } catch {
+    return null
   }
 }
 

@@ -1,7 +1,6 @@
 /**
  * Health and discovery routes: Truss's `/healthz` and `/readyz`, Speckle's `/api/ping`, `/readiness` and
- * `/liveness`, and the root page placeholder that carries the header connectors look for (WIRE.md
- * "Server info, health, discovery").
+ * `/liveness` (WIRE.md "Server info, health, discovery"). The root page is the web app's (modules/web).
  */
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 
@@ -39,15 +38,6 @@ async function check(name: string, target: Pingable, timeoutMs: number, log: Fas
   }
 }
 
-// Connectors (specklepy, .NET AccountManager) GET the root URL and look for this header to decide the server
-// uses project/model URLs; the web app that will serve `/` must keep sending it.
-const ROOT_PAGE = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Truss</title></head>
-<body><h1>Truss</h1><p>This Truss server is running. The web app is not installed yet.</p></body>
-</html>
-`
-
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, options) => {
   const timeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS
   const probes = { sql: options.sql, blobs: options.blobs, bus: options.bus }
@@ -84,8 +74,4 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
   }
   app.get('/readiness', speckleHealth)
   app.get('/liveness', speckleHealth)
-
-  app.get('/', async (_request, reply) =>
-    reply.header('x-speckle-frontend-2', 'true').type('text/html; charset=utf-8').send(ROOT_PAGE),
-  )
 }

@@ -146,6 +146,8 @@ export function createConnection<P, C>(
   socket: RealtimeSocket,
   kind: ProtocolKind,
   options: ConnectionOptions<P, C>,
+  /** The token to use when `connection_init` carries none (the web app's session cookie, checked same-site). */
+  sessionToken: string | null = null,
 ): Connection {
   const { schema, clock } = options
   let log = options.logger.child({ connection: id, protocol: kind })
@@ -208,7 +210,7 @@ export function createConnection<P, C>(
   async function authenticate(payload: unknown): Promise<void> {
     if (state.state === 'awaiting-init') state.cancelInitTimeout()
     state = { state: 'authenticating' }
-    const token = tokenFromInitPayload(payload)
+    const token = tokenFromInitPayload(payload) ?? sessionToken
     let principal: P | null = null
     let context: C | undefined
     try {

@@ -43,6 +43,11 @@ export interface RealtimeGatewayOptions<P, C> {
    */
   principalKey?(principal: P): string | null
   clock?: Clock
+  /**
+   * The token an upgrade request carries itself (the built-in web app's session cookie, checked same-site),
+   * used when `connection_init` carries none. Default: none.
+   */
+  sessionToken?(request: IncomingMessage): string | null
   /** Defaults to the app's logger. */
   logger?: Logger
 }
@@ -139,7 +144,8 @@ export function attachRealtimeGateway<P, C>(
       return
     }
     nextId += 1
-    const connection = createConnection(`ws${nextId}`, socketOf(ws, socket), protocol.kind, connectionOptions)
+    const session = options.sessionToken?.(request) ?? null
+    const connection = createConnection(`ws${nextId}`, socketOf(ws, socket), protocol.kind, connectionOptions, session)
     connections.set(ws, connection)
     ws.on('message', (data, isBinary) => {
       // Both protocols are text; a binary frame is read as UTF-8 JSON like any other.

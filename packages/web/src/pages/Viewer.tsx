@@ -1,0 +1,455 @@
+/**
+ * The version viewer at `/projects/:projectId/models/:modelId@:versionId` (or the model's latest version):
+ * @speckle/viewer loads the version's objects from this server with the session cookie, or none for a
+ * public project. Outliner, selection with properties, isolate / hide, section box, measure, zoom to fit;
+ * the camera and selection live in the URL hash, so a copied link opens the same view.
+ * Loaded on its own (a lazy chunk): the viewer is most of the app's weight.
+ */
+import {
+  CameraController,
+  DefaultViewerParams,
+  FilteringExtension,
+  LoaderEvent,
+  MeasurementsExtension,
+  SectionTool,
+  SelectionExtension,
+  SpeckleLoader,
+  Viewer,
+  ViewerEvent,
+  type TreeNode,
+} from '@speckle/viewer'
+import { ObjectLoader2Factory } from '@speckle/objectloader2'
+import { useEffect, useMemo, useRef, useState } from 'react'
+import { Ago, ErrorBox, Shell } from '../components/ui'
+import { gql, type ApiError } from '../lib/api'
+import { Link, navigate } from '../lib/router'
+import { useQuery, useSession } from '../lib/session'
+
+interface VersionInfo {
+  id: string
+  message: string | null
+  createdAt: string
+  referencedObject: string
+  sourceApplication: string | null
+  authorUser: { name: string } | null
+}
+interface ViewerData {
+  project: {
+    id: string
+    name: string
+    visibility: string
+    model: {
+      id: string
+      name: string
+      displayName: string
+      versions: { items: VersionInfo[] }
+    }
+  }
+}
+
+/**
+ * SpeckleLoader with no token: the browser sends the session cookie with the loader's same-origin requests.
+ * (The stock loader falls back to localStorage and logs an error when given none.)
+ */
+class SessionLoader extends SpeckleLoader {
+  protected override initObjectLoader(
+    resource: string,
+    _authToken?: string,
+    _enableCaching?: boolean,
+    _resourceData?: unknown,
+    attributeMask?: Parameters<typeof ObjectLoader2Factory.createFromUrl>[0]['attributeMask'],
+    objectTypeMask?: string[],
+  ) {
+    const url = new URL(resource)
+    const parts = url.pathname.split('/')
+    return ObjectLoader2Factory.createFromUrl({
+      serverUrl: url.origin,
+      streamId: parts[2]!,
+      objectId: parts[4]!,
+      token: undefined,
+      ...(attributeMask ? { attributeMask } : {}),
+      ...(objectTypeMask ? { objectTypeMask } : {}),
+    })
+  }
+}
+
+/** Properties worth showing: the object's own fields, without geometry buffers and closures. */
+const HIDDEN_KEYS = new Set([
+  '__closure',
+  'vertices',
+  'faces',
+  'colors',
+  'textureCoordinates',
+  'displayValue',
+  '__parents',
+  'elements',
+  '@elements',
+  'totalChildrenCount',
+])
+function propertiesOf(raw: Record<string, unknown>): [string, string][] {
+  const rows: [string, string][] = []
+  const walk = (value: unknown, path: string, depth: number) => {
+    if (rows.length > 400) return
+    if (value === null || typeof value !== 'object') {
+      rows.push([path, value === null ? '—' : String(value)])
+    } else if (Array.isArray(value)) {
+      rows.push([path, `${value.length} item${value.length === 1 ? '' : 's'}`])
+    } else if ((value as { referencedId?: string }).referencedId) {
+      rows.push([path, `→ ${(value as { referencedId: string }).referencedId}`])
+    } else if (depth < 3) {
+      for (const [k, v] of Object.entries(value)) if (!HIDDEN_KEYS.has(k)) walk(v, path ? `${path}.${k}` : k, depth + 1)
+    }
+  }
+  walk(raw, '', 0)
+  return rows
+}
+
+/** `#camera=px,py,pz,tx,ty,tz&selected=id`. */
+function readHash(): { camera: number[] | null; selected: string | null } {
+  const params = new URLSearchParams(location.hash.slice(1))
+  const camera = params.get('camera')?.split(',').map(Number) ?? null
+  return {
+    camera: camera && camera.length === 6 && camera.every(Number.isFinite) ? camera : null,
+    selected: params.get('selected'),
+  }
+}
+function writeHash(camera: number[], selected: string | null): void {
+  const params = new URLSearchParams()
+  params.set('camera', camera.map((n) => n.toFixed(3)).join(','))
+  if (selected) params.set('selected', selected)
+  history.replaceState(null, '', `${location.pathname}${location.search}#${params}`)
+}
+
+const OUTLINE_LIMIT = 500
+
+interface OutlineItem {
+  id: string
+  label: string
+  type: string
+}
+
+export default function ViewerPage({
+  projectId,
+  modelId,
+  versionId,
+}: {
+  projectId: string
+  modelId: string
+  versionId: string | null
+}) {
+  const { me } = useSession()
+  const info = useQuery(
+    () =>
+      gql<ViewerData>(
+        `query ViewerVersion($p: String!, $m: String!) { project(id: $p) { id name visibility model(id: $m) {
+          id name displayName
+          versions(limit: 100) { items { id message createdAt referencedObject sourceApplication authorUser { name } } }
+        } } }`,
+        { p: projectId, m: modelId },
+      ),
+    [projectId, modelId],
+  )
+  const versions = info.data?.project.model.versions.items ?? []
+  const version = versionId ? versions.find((v) => v.id === versionId) : versions[0]
+
+  const container = useRef<HTMLDivElement>(null)
+  const viewerRef = useRef<{
+    viewer: Viewer
+    camera: CameraController
+    selection: SelectionExtension
+    filtering: FilteringExtension
+    section: SectionTool
+    measure: MeasurementsExtension
+  } | null>(null)
+  const [progress, setProgress] = useState(0)
+  const [loaded, setLoaded] = useState(false)
+  const [loadError, setLoadError] = useState<string | null>(null)
+  const [selected, setSelected] = useState<{ id: string; raw: Record<string, unknown> } | null>(null)
+  const [outline, setOutline] = useState<OutlineItem[]>([])
+  const [hidden, setHidden] = useState<string[]>([])
+  const [isolated, setIsolated] = useState<string[]>([])
+  const [sectionOn, setSectionOn] = useState(false)
+  const [measureOn, setMeasureOn] = useState(false)
+
+  useEffect(() => {
+    if (!version || !container.current) return
+    let disposed = false
+    const started = performance.now()
+    performance.mark('truss:viewer:start')
+    const viewer = new Viewer(container.current, { ...DefaultViewerParams, showStats: false, verbose: false })
+    setLoaded(false)
+    setProgress(0)
+    setLoadError(null)
+    setSelected(null)
+    const run = async () => {
+      await viewer.init()
+      const camera = viewer.createExtension(CameraController)
+      const selection = viewer.createExtension(SelectionExtension)
+      const filtering = viewer.createExtension(FilteringExtension)
+      const section = viewer.createExtension(SectionTool)
+      const measure = viewer.createExtension(MeasurementsExtension)
+      viewerRef.current = { viewer, camera, selection, filtering, section, measure }
+      const resource = `${location.origin}/streams/${projectId}/objects/${version.referencedObject}`
+      const loader = new SessionLoader(viewer.getWorldTree(), resource, undefined, true)
+      loader.on(LoaderEvent.LoadProgress, ({ progress: p }) => !disposed && setProgress(p))
+      let firstFrame = false
+      const onFrame = () => {
+        if (firstFrame || disposed) return
+        firstFrame = true
+        performance.mark('truss:viewer:first-frame')
+      }
+      requestAnimationFrame(onFrame)
+      const hash = readHash()
+      await viewer.loadObject(loader, hash.camera === null)
+      if (disposed) return
+      performance.mark('truss:viewer:loaded')
+      ;(window as unknown as { trussViewer?: unknown }).trussViewer = { viewer, loadMs: performance.now() - started }
+      if (hash.camera) {
+        const [px, py, pz, tx, ty, tz] = hash.camera as [number, number, number, number, number, number]
+        camera.setCameraView({ position: { x: px, y: py, z: pz }, target: { x: tx, y: ty, z: tz } } as never, false)
+      }
+      // The outliner: the model's objects (atomic nodes: elements, not their parts), up to OUTLINE_LIMIT.
+      const items: OutlineItem[] = []
+      const rootId = version.referencedObject
+      viewer.getWorldTree().walk((node: TreeNode) => {
+        const model = node.model as { atomic?: boolean; raw?: Record<string, unknown> }
+        const raw = model.raw
+        if (!raw || !model.atomic || raw.id === rootId || typeof raw.id !== 'string') return true
+        items.push({
+          id: raw.id,
+          label: String(raw.name ?? raw.speckle_type ?? raw.id),
+          type: String(raw.speckle_type ?? ''),
+        })
+        return items.length < OUTLINE_LIMIT
+      })
+      setOutline(items)
+      viewer.on(ViewerEvent.ObjectClicked, (event) => {
+        const hit = event?.hits[0]
+        if (!hit) {
+          selection.clearSelection()
+          setSelected(null)
+          return
+        }
+        const raw = hit.node.model.raw as Record<string, unknown>
+        setSelected({ id: String(raw.id), raw })
+      })
+      setLoaded(true)
+      if (hash.selected) selectById(hash.selected)
+    }
+    run().catch((err: unknown) => !disposed && setLoadError(err instanceof Error ? err.message : String(err)))
+    // Keep the view in the URL (camera and selection), a few times a second at most.
+    const timer = setInterval(() => {
+      const v = viewerRef.current
+      if (!v || disposed) return
+      const p = v.camera.getPosition()
+      const t = v.camera.getTarget()
+      const selectedNow = (v.selection.getSelectedObjects()[0]?.id as string | undefined) ?? null
+      writeHash([p.x, p.y, p.z, t.x, t.y, t.z], selectedNow)
+    }, 500)
+    return () => {
+      disposed = true
+      clearInterval(timer)
+      viewerRef.current = null
+      viewer.dispose()
+      container.current?.replaceChildren()
+    }
+  }, [version?.referencedObject])
+
+  const selectById = (id: string) => {
+    const v = viewerRef.current
+    if (!v) return
+    const node = v.viewer.getWorldTree().findId(id)?.[0]
+    if (!node) return
+    v.selection.selectObjects([id])
+    setSelected({ id, raw: node.model.raw as Record<string, unknown> })
+  }
+
+  const act = {
+    fit: () => viewerRef.current?.camera.setCameraView(isolated.length ? isolated : undefined, true),
+    isolate: (id: string) => {
+      const v = viewerRef.current
+      if (!v) return
+      const next = isolated.includes(id) ? isolated.filter((x) => x !== id) : [...isolated, id]
+      v.filtering.resetFilters()
+      if (next.length) v.filtering.isolateObjects(next, 'truss-isolate', true, true)
+      if (hidden.length) v.filtering.hideObjects(hidden, 'truss-hide', true)
+      setIsolated(next)
+    },
+    hide: (id: string) => {
+      const v = viewerRef.current
+      if (!v) return
+      if (hidden.includes(id)) {
+        v.filtering.showObjects([id], 'truss-hide', true)
+        setHidden(hidden.filter((x) => x !== id))
+      } else {
+        v.filtering.hideObjects([id], 'truss-hide', true)
+        setHidden([...hidden, id])
+      }
+    },
+    reset: () => {
+      viewerRef.current?.filtering.resetFilters()
+      setHidden([])
+      setIsolated([])
+    },
+    section: () => {
+      const v = viewerRef.current
+      if (!v) return
+      if (!sectionOn) v.section.setBox(v.viewer.getRenderer().sceneBox)
+      v.section.enabled = !sectionOn
+      v.viewer.requestRender()
+      setSectionOn(!sectionOn)
+    },
+    measure: () => {
+      const v = viewerRef.current
+      if (!v) return
+      v.measure.enabled = !measureOn
+      setMeasureOn(!measureOn)
+    },
+  }
+
+  const properties = useMemo(() => (selected ? propertiesOf(selected.raw) : []), [selected])
+
+  if (info.error) {
+    const code = (info.error as ApiError).code
+    if (code !== 'NOT_FOUND' && code !== 'FORBIDDEN' && code !== 'UNAUTHENTICATED') {
+      return (
+        <Shell>
+          <ErrorBox title="Could not load the model" error={info.error} />
+        </Shell>
+      )
+    }
+    return (
+      <Shell>
+        <ErrorBox
+          title="This model is not available"
+          error={
+            me
+              ? 'It does not exist, or you are not one of the project’s collaborators.'
+              : 'It does not exist or is private. Sign in if it was shared with you.'
+          }
+        />
+        {!me && <Link href={`/signin?next=${encodeURIComponent(location.pathname)}`}>Sign in</Link>}
+      </Shell>
+    )
+  }
+  const p = info.data?.project
+  return (
+    <Shell wide>
+      <div className="viewer-layout">
+        <aside className="panel" aria-label="Model">
+          {p && (
+            <>
+              <p>
+                <Link href={`/projects/${p.id}`}>{p.name}</Link> / <strong>{p.model.displayName}</strong>
+              </p>
+              {version ? (
+                <label>
+                  Version
+                  <select
+                    value={version.id}
+                    onChange={(e) => navigate(`/projects/${p.id}/models/${p.model.id}@${e.target.value}`)}
+                  >
+                    {versions.map((v) => (
+                      <option key={v.id} value={v.id}>
+                        {v.message || v.id} ({new Date(v.createdAt).toLocaleDateString()})
+                      </option>
+                    ))}
+                  </select>
+                </label>
+              ) : (
+                <ErrorBox
+                  title="No version"
+                  error={versionId ? `Version ${versionId} is not in this model.` : 'This model has no versions yet.'}
+                />
+              )}
+              {version && (
+                <p className="meta">
+                  {version.authorUser?.name ?? 'Someone'} · {version.sourceApplication ?? 'unknown app'} ·{' '}
+                  <Ago date={version.createdAt} />
+                </p>
+              )}
+            </>
+          )}
+          <div className="toolbar" role="toolbar" aria-label="View tools">
+            <button type="button" onClick={act.fit} disabled={!loaded}>
+              Zoom to fit
+            </button>
+            <button type="button" onClick={act.section} aria-pressed={sectionOn} disabled={!loaded}>
+              Section box
+            </button>
+            <button type="button" onClick={act.measure} aria-pressed={measureOn} disabled={!loaded}>
+              Measure
+            </button>
+            <button
+              type="button"
+              onClick={act.reset}
+              disabled={!loaded || (hidden.length === 0 && isolated.length === 0)}
+            >
+              Show all
+            </button>
+          </div>
+          <h2>Outline</h2>
+          <ul className="outline" aria-label="Outline">
+            {outline.map((item) => (
+              <li key={item.id} className={selected?.id === item.id ? 'selected' : ''}>
+                <button type="button" className="link" onClick={() => selectById(item.id)} title={item.type}>
+                  {item.label}
+                </button>
+                <span className="tools">
+                  <button
+                    type="button"
+                    className="icon"
+                    aria-pressed={isolated.includes(item.id)}
+                    onClick={() => act.isolate(item.id)}
+                    aria-label={`Isolate ${item.label}`}
+                  >
+                    ◎
+                  </button>
+                  <button
+                    type="button"
+                    className="icon"
+                    aria-pressed={hidden.includes(item.id)}
+                    onClick={() => act.hide(item.id)}
+                    aria-label={`Hide ${item.label}`}
+                  >
+                    {hidden.includes(item.id) ? '◌' : '●'}
+                  </button>
+                </span>
+              </li>
+            ))}
+          </ul>
+        </aside>
+        <div className="canvas-wrap">
+          <div ref={container} className="canvas" data-testid="viewer" aria-label="3D view" />
+          {!loaded && !loadError && version && (
+            <div className="overlay" role="status">
+              Loading the model… <progress value={progress} max={1} /> {Math.round(progress * 100)}%
+            </div>
+          )}
+          {loadError && (
+            <div className="overlay">
+              <ErrorBox title="Could not load the model" error={loadError} />
+            </div>
+          )}
+        </div>
+        <aside className="panel" aria-label="Properties">
+          <h2>Properties</h2>
+          {selected ? (
+            <table className="props">
+              <tbody>
+                {properties.map(([k, v]) => (
+                  <tr key={k}>
+                    <th scope="row">{k}</th>
+                    <td>{v}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p className="muted">Click an object to see its properties.</p>
+          )}
+        </aside>
+      </div>
+    </Shell>
+  )
+}

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vite'
+
+// No React plugin: esbuild compiles JSX (automatic runtime); the app needs no fast refresh to build.
+export default defineConfig({
+  esbuild: { jsx: 'automatic' },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: false,
+    chunkSizeWarningLimit: 4096,
+    reportCompressedSize: false,
+  },
+  server: {
+    // `npm run dev -w @truss/web` against a `truss serve` on :3000.
+    proxy: Object.fromEntries(
+      ['/graphql', '/api', '/auth', '/objects', '/preview', '/streams'].map((p) => [
+        p,
+        { target: 'http://127.0.0.1:3000', ws: p === '/graphql' },
+      ]),
+    ),
+  },
+})

@@ -16,6 +16,8 @@ import {
   SpeckleLoader,
   Viewer,
   ViewerEvent,
+  ViewMode,
+  ViewModes,
   type TreeNode,
 } from '@speckle/viewer'
 import { ObjectLoader2Factory } from '@speckle/objectloader2'
@@ -23,6 +25,7 @@ import { useEffect, useMemo, useRef, useState } from 'react'
 import { Ago, ErrorBox, Shell } from '../components/ui'
 import { gql, type ApiError } from '../lib/api'
 import { Link, navigate } from '../lib/router'
+import { propertiesOf, readHash, writeHash } from '../lib/view'
 import { useQuery, useSession } from '../lib/session'
 
 interface VersionInfo {
@@ -73,53 +76,6 @@ class SessionLoader extends SpeckleLoader {
   }
 }
 
-/** Properties worth showing: the object's own fields, without geometry buffers and closures. */
-const HIDDEN_KEYS = new Set([
-  '__closure',
-  'vertices',
-  'faces',
-  'colors',
-  'textureCoordinates',
-  'displayValue',
-  '__parents',
-  'elements',
-  '@elements',
-  'totalChildrenCount',
-])
-function propertiesOf(raw: Record<string, unknown>): [string, string][] {
-  const rows: [string, string][] = []
-  const walk = (value: unknown, path: string, depth: number) => {
-    if (rows.length > 400) return
-    if (value === null || typeof value !== 'object') {
-      rows.push([path, value === null ? '—' : String(value)])
-    } else if (Array.isArray(value)) {
-      rows.push([path, `${value.length} item${value.length === 1 ? '' : 's'}`])
-    } else if ((value as { referencedId?: string }).referencedId) {
-      rows.push([path, `→ ${(value as { referencedId: string }).referencedId}`])
-    } else if (depth < 3) {
-      for (const [k, v] of Object.entries(value)) if (!HIDDEN_KEYS.has(k)) walk(v, path ? `${path}.${k}` : k, depth + 1)
-    }
-  }
-  walk(raw, '', 0)
-  return rows
-}
-
-/** `#camera=px,py,pz,tx,ty,tz&selected=id`. */
-function readHash(): { camera: number[] | null; selected: string | null } {
-  const params = new URLSearchParams(location.hash.slice(1))
-  const camera = params.get('camera')?.split(',').map(Number) ?? null
-  return {
-    camera: camera && camera.length === 6 && camera.every(Number.isFinite) ? camera : null,
-    selected: params.get('selected'),
-  }
-}
-function writeHash(camera: number[], selected: string | null): void {
-  const params = new URLSearchParams()
-  params.set('camera', camera.map((n) => n.toFixed(3)).join(','))
-  if (selected) params.set('selected', selected)
-  history.replaceState(null, '', `${location.pathname}${location.search}#${params}`)
-}
-
 const OUTLINE_LIMIT = 500
 
 interface OutlineItem {
@@ -160,7 +116,11 @@ export default function ViewerPage({
     filtering: FilteringExtension
     section: SectionTool
     measure: MeasurementsExtension
+    modes: ViewModes
   } | null>(null)
+  const [viewMode, setViewMode] = useState<ViewMode>(ViewMode.DEFAULT)
+  const viewModeRef = useRef(viewMode)
+  viewModeRef.current = viewMode
   const [progress, setProgress] = useState(0)
   const [loaded, setLoaded] = useState(false)
   const [loadError, setLoadError] = useState<string | null>(null)
@@ -188,7 +148,11 @@ export default function ViewerPage({
       const filtering = viewer.createExtension(FilteringExtension)
       const section = viewer.createExtension(SectionTool)
       const measure = viewer.createExtension(MeasurementsExtension)
-      viewerRef.current = { viewer, camera, selection, filtering, section, measure }
+      const modes = viewer.createExtension(ViewModes)
+      // Load under the cheap shaded pipeline: the default one (ambient occlusion, edges) takes most of each
+      // frame and starves the loader on slow GPUs. The chosen mode comes back once everything is in.
+      modes.setViewMode(ViewMode.SHADED, { edges: false })
+      viewerRef.current = { viewer, camera, selection, filtering, section, measure, modes }
       const resource = `${location.origin}/streams/${projectId}/objects/${version.referencedObject}`
       const loader = new SessionLoader(viewer.getWorldTree(), resource, undefined, true)
       loader.on(LoaderEvent.LoadProgress, ({ progress: p }) => !disposed && setProgress(p))
@@ -203,6 +167,7 @@ export default function ViewerPage({
       await viewer.loadObject(loader, hash.camera === null)
       if (disposed) return
       performance.mark('truss:viewer:loaded')
+      modes.setViewMode(viewModeRef.current)
       ;(window as unknown as { trussViewer?: unknown }).trussViewer = { viewer, loadMs: performance.now() - started }
       if (hash.camera) {
         const [px, py, pz, tx, ty, tz] = hash.camera as [number, number, number, number, number, number]
@@ -380,6 +345,22 @@ export default function ViewerPage({
             <button type="button" onClick={act.measure} aria-pressed={measureOn} disabled={!loaded}>
               Measure
             </button>
+            <select
+              aria-label="View mode"
+              value={viewMode}
+              disabled={!loaded}
+              onChange={(e) => {
+                const mode = Number(e.target.value) as ViewMode
+                viewerRef.current?.modes.setViewMode(mode)
+                setViewMode(mode)
+              }}
+            >
+              <option value={ViewMode.DEFAULT}>Default</option>
+              <option value={ViewMode.SHADED}>Shaded</option>
+              <option value={ViewMode.SOLID}>Solid</option>
+              <option value={ViewMode.PEN}>Pen</option>
+              <option value={ViewMode.ARCTIC}>Arctic</option>
+            </select>
             <button
               type="button"
               onClick={act.reset}

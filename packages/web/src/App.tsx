@@ -5,6 +5,7 @@ import { gql } from './lib/api'
 import { Link, match, navigate, useLocation } from './lib/router'
 import { useSession } from './lib/session'
 import { ResetPassword, SignIn, SignUp } from './pages/Auth'
+import { Admin } from './pages/Admin'
 import { Profile } from './pages/Profile'
 import { ProjectPage } from './pages/Project'
 import { ProjectSettings } from './pages/ProjectSettings'
@@ -136,6 +137,12 @@ export function App() {
     return (
       <RequireUser>
         <AcceptInvite />
+      </RequireUser>
+    )
+  if (path === '/admin')
+    return (
+      <RequireUser>
+        <Admin />
       </RequireUser>
     )
   if (path === '/profile')

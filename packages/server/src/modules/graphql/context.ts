@@ -41,7 +41,7 @@ export interface GraphqlDeps {
   projects: ProjectsService
   models: ModelsService
   versions: VersionsService
-  users: Pick<UsersService, 'getById' | 'getMany' | 'update' | 'setServerRole'>
+  users: Pick<UsersService, 'getById' | 'getMany' | 'update' | 'setServerRole' | 'list'>
   tokens: Pick<TokensService, 'create' | 'createAppToken' | 'revoke' | 'ownerOf' | 'listPersonal' | 'appOf'>
   /** `activeUser.createdApps` / `authorizedApps`. */
   apps: Pick<AppsService, 'get' | 'createdBy' | 'authorizedBy'>

@@ -45,9 +45,32 @@ const typeDefs = /* GraphQL */ `
     avatar: String
   }
 
+  "A user as server admins see them (Speckle's admin list)."
+  type AdminUserListItem {
+    id: ID!
+    name: String!
+    email: String
+    role: String
+    verified: Boolean
+    company: String
+    avatar: String
+    createdAt: DateTime
+  }
+  type AdminUserList {
+    totalCount: Int!
+    cursor: String
+    items: [AdminUserListItem!]!
+  }
+  "Server administration (server admins only)."
+  type AdminQueries {
+    "Users newest first; query matches name or email."
+    userList(limit: Int! = 25, cursor: String, query: String): AdminUserList!
+  }
+
   extend type Query {
     activeUser: User
     otherUser(id: String!): LimitedUser
+    admin: AdminQueries!
   }
 
   extend type Mutation {
@@ -65,6 +88,15 @@ function resolvers(): ResolverMap {
       },
       otherUser: async (_p: unknown, args: Args, ctx: GraphqlContext) =>
         limitedUser(await ctx.loaders.users.load(required(args.id, 'id'))),
+      admin: () => ({}),
+    },
+    AdminQueries: {
+      userList: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
+        requireServer(ctx.principal, 'manageServer')
+        const limit = Math.min(Math.max(Number(args.limit ?? 25) || 25, 1), 100)
+        const page = await ctx.deps.users.list({ limit, cursor: str(args.cursor), query: str(args.query) })
+        return { ...page, items: page.items.map((u) => ({ ...u, role: u.serverRole })) }
+      },
     },
     User: {
       role: (u: User) => u.serverRole,

@@ -131,3 +131,26 @@ export async function updateProfile(
   )
   return rows[0] ?? null
 }
+
+/**
+ * One page of users, newest first, for the admin list: `query` matches name or email (case-insensitive),
+ * `after` is the last row of the previous page (created_at to the millisecond, as cursors carry it, and id).
+ */
+export async function selectUsersPage(
+  db: SqlExecutor,
+  options: { query: string | null; limit: number; after: { createdAt: Date; id: string } | null },
+): Promise<{ rows: UserRow[]; total: number }> {
+  const pattern = options.query ? `%${options.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null
+  const match = `($1::text IS NULL OR name ILIKE $1 OR email ILIKE $1)`
+  const { rows } = await db.query<UserRow>(
+    `SELECT ${COLUMNS} FROM users
+      WHERE ${match}
+        AND ($2::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($2::timestamptz, $3::text))
+      ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $4`,
+    [pattern, options.after?.createdAt ?? null, options.after?.id ?? null, options.limit],
+  )
+  const counted = await db.query<{ total: number }>(`SELECT count(*)::int AS total FROM users WHERE ${match}`, [
+    pattern,
+  ])
+  return { rows, total: counted.rows[0]?.total ?? 0 }
+}

@@ -18,6 +18,7 @@ import {
   selectUserById,
   selectUserForUpdate,
   selectUsersByIds,
+  selectUsersPage,
   updateEmail,
   updatePasswordHash,
   updateProfile,
@@ -86,6 +87,12 @@ export interface UsersService {
    * on every server. Throws `BadUserInput` (unknown role, or demoting the last admin) or `NotFound`.
    */
   setServerRole(userId: string, role: string): Promise<void>
+  /** Users newest first, matching `query` on name or email; `cursor` from the previous page. */
+  list(options: { query?: string | null; limit: number; cursor?: string | null }): Promise<{
+    items: User[]
+    totalCount: number
+    cursor: string | null
+  }>
 }
 
 export interface UsersServiceOptions {
@@ -233,6 +240,27 @@ export function createUsersService({ sql, tokens, activity }: UsersServiceOption
 
     async getMany(ids) {
       return (await selectUsersByIds(sql, [...new Set(ids)])).map(toUser)
+    },
+
+    async list({ query, limit, cursor }) {
+      let after: { createdAt: Date; id: string } | null = null
+      if (cursor) {
+        const [time, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
+        const createdAt = new Date(time ?? '')
+        if (!id || Number.isNaN(createdAt.getTime())) throw new BadUserInput('The cursor is not one this list gave')
+        after = { createdAt, id }
+      }
+      const q = query?.trim() ? query.trim() : null
+      const { rows, total } = await selectUsersPage(sql, { query: q, limit, after })
+      const last = rows.at(-1)
+      return {
+        items: rows.map(toUser),
+        totalCount: total,
+        cursor:
+          last && rows.length === limit
+            ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url')
+            : null,
+      }
     },
 
     async update(userId, changes) {

@@ -22,6 +22,11 @@ export interface EventMap {
   VersionReceived: { projectId: string; versionId: string; userId: string; sourceApplication: string }
   /** A file upload was queued (`created`) or its conversion status changed. */
   FileUploadUpdated: { projectId: string; fileUploadId: string; created: boolean }
+  /** A thread (`threadId` null) or a reply to `threadId` was posted. */
+  CommentCreated: { projectId: string; commentId: string; threadId: string | null }
+  CommentUpdated: { projectId: string; commentId: string; threadId: string | null }
+  /** Archived (resolved), reopened (`archived` false) or deleted. */
+  CommentArchived: { projectId: string; commentId: string; threadId: string | null; archived: boolean }
 }
 
 export type EventType = keyof EventMap

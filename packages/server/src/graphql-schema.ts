@@ -20,6 +20,7 @@ import { webhooksSlice } from './modules/webhooks/graphql.js'
 import { blobsSlice } from './modules/blobs/graphql.js'
 import { fileImportsSlice } from './modules/fileimports/graphql.js'
 import { monitorSlice } from './modules/monitor/graphql.js'
+import { commentsSlice } from './modules/comments/graphql.js'
 
 /** Speckle's API over the domain modules, with its legacy names: what every Truss server serves. */
 export const DOMAIN_SLICES: readonly GraphqlSlice[] = [
@@ -43,6 +44,7 @@ export const MODULE_SLICES: readonly GraphqlSlice[] = [
   blobsSlice(),
   fileImportsSlice(),
   monitorSlice(),
+  commentsSlice(),
 ]
 
 export function createServerSchema(): GraphQLSchema {

@@ -146,6 +146,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
     const graphqlDeps: GraphqlDeps = {
       blobs: services.blobs,
       fileImports: services.fileImports,
+      comments: services.comments,
       serverStats: async () => ({
         database: await statsMonitor.collect(),
         projects: await projectObjectStats(sql),

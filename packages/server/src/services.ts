@@ -30,6 +30,7 @@ import { createWebhooksService } from './modules/webhooks/service.js'
 import { createBlobsService } from './modules/blobs/service.js'
 import { createFileImportsService } from './modules/fileimports/service.js'
 import { createPreviewsService } from './modules/previews/service.js'
+import { createCommentsService } from './modules/comments/service.js'
 
 export interface Adapters {
   sql: Sql
@@ -76,7 +77,21 @@ export function createServices(config: Config, adapters: Adapters, metrics: Metr
   const previews = createPreviewsService({ sql, jobs })
   activity.addSink(previews.recordActivity)
   const fileImports = createFileImportsService({ sql, jobs, bus, logger })
+  const comments = createCommentsService({
+    sql,
+    bus,
+    mailer,
+    projects,
+    models,
+    versions,
+    objects,
+    users,
+    blobs,
+    publicUrl: config.publicUrl,
+    logger: logger.child({ module: 'comments' }),
+  })
   return {
+    comments,
     blobs,
     fileImports,
     previews,

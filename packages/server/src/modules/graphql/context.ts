@@ -21,6 +21,7 @@ import type { Version, VersionsService } from '../versions/service.js'
 import type { WebhooksService } from '../webhooks/service.js'
 import type { BlobsService } from '../blobs/service.js'
 import type { FileImportsService } from '../fileimports/service.js'
+import type { CommentsService } from '../comments/service.js'
 import type { ServerStats } from '../monitor/stats.js'
 
 /**
@@ -60,6 +61,8 @@ export interface GraphqlDeps {
   blobs?: Pick<BlobsService, 'get' | 'list'>
   /** File uploads and their conversion (the file-imports slice). */
   fileImports?: FileImportsService
+  /** Comment threads (the comments slice). */
+  comments?: CommentsService
   /** The database monitor's figures for admins (the monitor slice). */
   serverStats?: () => Promise<ServerStats>
 }

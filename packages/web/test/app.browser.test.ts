@@ -157,6 +157,27 @@ describe('the web app in a real browser', () => {
     // The URL keeps the view: camera and selection.
     await expect.poll(() => new URL(page.url()).hash, { timeout: 5_000 }).toMatch(/camera=.*selected=/)
 
+    // A second version: C1 grows (same applicationId, new id), C2 stays, C3 is new. Compared with the
+    // first, the viewer counts and colours them.
+    const second = await send(
+      new Base({
+        name: 'Three boxes',
+        '@elements': [box('Column C1', 0, 3), box('Column C2', 4, 2), box('Column C3', 8, 2)],
+      }),
+      { transports: [new ServerTransport({ serverUrl: server.url, projectId, token })], cache: new MemoryTransport() },
+    )
+    const next = await gql('mutation($i: CreateVersionInput!) { versionMutations { create(input: $i) { id } } }', {
+      i: { projectId, modelId, objectId: second, message: 'Three boxes' },
+    })
+    const nextId = next.versionMutations.create.id as string
+    await page.goto(`${server.url}/projects/${projectId}/models/${modelId}@${nextId}?compare=${versionId}`)
+    await page
+      .getByRole('status', { name: 'Comparison' })
+      .getByText('1 added · 1 changed · 0 removed · 1 unchanged')
+      .waitFor({ timeout: 60_000 })
+    await expect.poll(() => drawnFraction(page), { timeout: 20_000 }).toBeGreaterThan(0.01)
+    writeFileSync(join(SHOTS, 'web-compare.png'), await page.getByTestId('viewer').screenshot())
+
     expect(errors).toEqual([])
     await context.close()
   }, 180_000)

@@ -1,7 +1,7 @@
 /** The viewer page's pure parts: routes, the view kept in the URL, and the properties it lists. */
 import { describe, expect, it } from 'vitest'
 import { match } from '../src/lib/match.js'
-import { parseViewHash, propertiesOf, viewHash } from '../src/lib/view.js'
+import { diffVersions, parseViewHash, propertiesOf, viewHash } from '../src/lib/view.js'
 
 describe('routes', () => {
   it('matches Speckle-shaped viewer links and decodes their parts', () => {
@@ -60,5 +60,33 @@ describe('object properties', () => {
   it('stops at a bounded number of rows for huge objects', () => {
     const raw = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`p${i}`, i]))
     expect(propertiesOf(raw).length).toBeLessThanOrEqual(401)
+  })
+})
+
+describe('comparing versions', () => {
+  it('tells added, changed (same applicationId, new id), removed and unchanged objects apart', () => {
+    const before = [
+      { id: 'a1', applicationId: 'wall-1' },
+      { id: 'b1', applicationId: 'wall-2' },
+      { id: 'c1', applicationId: 'door-1' },
+      { id: 'n1' },
+    ]
+    const after = [
+      { id: 'a1', applicationId: 'wall-1' },
+      { id: 'b2', applicationId: 'wall-2' },
+      { id: 'd1', applicationId: 'window-1' },
+      { id: 'n2' },
+    ]
+    expect(diffVersions(before, after)).toEqual({
+      added: ['d1', 'n2'],
+      changed: ['b2'],
+      removed: ['c1', 'n1'],
+      unchanged: 1,
+    })
+  })
+
+  it('finds nothing between a version and itself', () => {
+    const same = [{ id: 'x', applicationId: 'a' }, { id: 'y' }]
+    expect(diffVersions(same, same)).toEqual({ added: [], changed: [], removed: [], unchanged: 2 })
   })
 })

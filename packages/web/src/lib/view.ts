@@ -50,3 +50,37 @@ export function viewHash(camera: number[], selected: string | null): string {
 export const readHash = () => parseViewHash(location.hash)
 export const writeHash = (camera: number[], selected: string | null) =>
   history.replaceState(null, '', `${location.pathname}${location.search}${viewHash(camera, selected)}`)
+
+export interface Keyed {
+  id: string
+  applicationId?: string | null
+}
+export interface VersionDiff {
+  added: string[]
+  changed: string[]
+  removed: string[]
+  unchanged: number
+}
+
+/**
+ * What changed from `before` to `after` (Speckle's rule): the same id is unchanged; the same applicationId
+ * with another id is changed; an applicationId (or, without one, an id) on one side only is added or removed.
+ * Ids in the answer are `after`'s for added and changed, `before`'s for removed.
+ */
+export function diffVersions(before: Keyed[], after: Keyed[]): VersionDiff {
+  const beforeIds = new Set(before.map((o) => o.id))
+  const afterIds = new Set(after.map((o) => o.id))
+  const beforeApps = new Set(before.flatMap((o) => (o.applicationId ? [o.applicationId] : [])))
+  const afterApps = new Set(after.flatMap((o) => (o.applicationId ? [o.applicationId] : [])))
+  const diff: VersionDiff = { added: [], changed: [], removed: [], unchanged: 0 }
+  for (const o of after) {
+    if (beforeIds.has(o.id)) diff.unchanged++
+    else if (o.applicationId && beforeApps.has(o.applicationId)) diff.changed.push(o.id)
+    else diff.added.push(o.id)
+  }
+  for (const o of before) {
+    if (afterIds.has(o.id)) continue
+    if (o.applicationId ? !afterApps.has(o.applicationId) : true) diff.removed.push(o.id)
+  }
+  return diff
+}

@@ -24,8 +24,8 @@ import { ObjectLoader2Factory } from '@speckle/objectloader2'
 import { useEffect, useMemo, useRef, useState } from 'react'
 import { Ago, ErrorBox, Shell } from '../components/ui'
 import { gql, type ApiError } from '../lib/api'
-import { Link, navigate } from '../lib/router'
-import { propertiesOf, readHash, writeHash } from '../lib/view'
+import { Link, navigate, useLocation } from '../lib/router'
+import { diffVersions, propertiesOf, readHash, writeHash, type VersionDiff } from '../lib/view'
 import { useQuery, useSession } from '../lib/session'
 
 interface VersionInfo {
@@ -82,6 +82,7 @@ interface OutlineItem {
   id: string
   label: string
   type: string
+  applicationId: string | null
 }
 
 export default function ViewerPage({
@@ -126,10 +127,15 @@ export default function ViewerPage({
   const [loadError, setLoadError] = useState<string | null>(null)
   const [selected, setSelected] = useState<{ id: string; raw: Record<string, unknown> } | null>(null)
   const [outline, setOutline] = useState<OutlineItem[]>([])
+  const [objects, setObjects] = useState<OutlineItem[]>([])
   const [hidden, setHidden] = useState<string[]>([])
   const [isolated, setIsolated] = useState<string[]>([])
   const [sectionOn, setSectionOn] = useState(false)
   const [measureOn, setMeasureOn] = useState(false)
+  const { search } = useLocation()
+  const compareId = search.get('compare')
+  const [diff, setDiff] = useState<(VersionDiff & { against: string }) | null>(null)
+  const [diffError, setDiffError] = useState<string | null>(null)
 
   useEffect(() => {
     if (!version || !container.current) return
@@ -173,21 +179,25 @@ export default function ViewerPage({
         const [px, py, pz, tx, ty, tz] = hash.camera as [number, number, number, number, number, number]
         camera.setCameraView({ position: { x: px, y: py, z: pz }, target: { x: tx, y: ty, z: tz } } as never, false)
       }
-      // The outliner: the model's objects (atomic nodes: elements, not their parts), up to OUTLINE_LIMIT.
+      // The model's objects (atomic nodes: elements, not their parts); the outline lists the first OUTLINE_LIMIT.
       const items: OutlineItem[] = []
       const rootId = version.referencedObject
       viewer.getWorldTree().walk((node: TreeNode) => {
         const model = node.model as { atomic?: boolean; raw?: Record<string, unknown> }
         const raw = model.raw
-        if (!raw || !model.atomic || raw.id === rootId || typeof raw.id !== 'string') return true
+        // The resource's own node (its id is the object URL) and the root object are not elements.
+        if (!raw || !model.atomic || typeof raw.id !== 'string' || raw.id === rootId || raw.id.includes('/'))
+          return true
         items.push({
+          applicationId: typeof raw.applicationId === 'string' ? raw.applicationId : null,
           id: raw.id,
           label: String(raw.name ?? raw.speckle_type ?? raw.id),
           type: String(raw.speckle_type ?? ''),
         })
-        return items.length < OUTLINE_LIMIT
+        return true
       })
-      setOutline(items)
+      setObjects(items)
+      setOutline(items.slice(0, OUTLINE_LIMIT))
       viewer.on(ViewerEvent.ObjectClicked, (event) => {
         const hit = event?.hits[0]
         if (!hit) {
@@ -219,6 +229,49 @@ export default function ViewerPage({
       container.current?.replaceChildren()
     }
   }, [version?.referencedObject])
+
+  // Compare with another version: read its objects' ids and applicationIds, colour what differs here.
+  useEffect(() => {
+    const v = viewerRef.current
+    const other = versions.find((x) => x.id === compareId)
+    if (!loaded || !v || !version) return
+    v.filtering.removeUserObjectColors()
+    setDiff(null)
+    setDiffError(null)
+    if (!other || other.id === version.id) return
+    let live = true
+    const run = async () => {
+      const loader = ObjectLoader2Factory.createFromUrl({
+        serverUrl: location.origin,
+        streamId: projectId,
+        objectId: other.referencedObject,
+        token: undefined,
+        attributeMask: { include: ['applicationId', 'speckle_type'] },
+        options: { useCache: false },
+      })
+      const before: { id: string; applicationId: string | null }[] = []
+      try {
+        for await (const o of loader.getObjectIterator()) {
+          const appId = (o as { applicationId?: unknown }).applicationId
+          if (typeof appId === 'string' && typeof o.id === 'string') before.push({ id: o.id, applicationId: appId })
+        }
+      } finally {
+        await loader.disposeAsync()
+      }
+      if (!live) return
+      const result = diffVersions(before, objects)
+      v.filtering.setUserObjectColors([
+        { objectIds: result.added, color: '#2f9e44' },
+        { objectIds: result.changed, color: '#f08c00' },
+      ])
+      v.viewer.requestRender()
+      setDiff({ ...result, against: other.id })
+    }
+    run().catch((err: unknown) => live && setDiffError(err instanceof Error ? err.message : String(err)))
+    return () => {
+      live = false
+    }
+  }, [loaded, compareId, version?.id, objects])
 
   const selectById = (id: string) => {
     const v = viewerRef.current
@@ -335,6 +388,39 @@ export default function ViewerPage({
               )}
             </>
           )}
+          {p && version && versions.length > 1 && (
+            <div className="compare">
+              <label>
+                Compare with
+                <select
+                  value={compareId ?? ''}
+                  onChange={(e) => {
+                    const params = new URLSearchParams(location.search)
+                    if (e.target.value) params.set('compare', e.target.value)
+                    else params.delete('compare')
+                    const query = params.toString()
+                    navigate(`${location.pathname}${query ? `?${query}` : ''}${location.hash}`, { replace: true })
+                  }}
+                >
+                  <option value="">(no comparison)</option>
+                  {versions
+                    .filter((x) => x.id !== version.id)
+                    .map((x) => (
+                      <option key={x.id} value={x.id}>
+                        {x.message || x.id} ({new Date(x.createdAt).toLocaleDateString()})
+                      </option>
+                    ))}
+                </select>
+              </label>
+              {diff && (
+                <p role="status" aria-label="Comparison">
+                  <span className="swatch added" /> {diff.added.length} added · <span className="swatch changed" />{' '}
+                  {diff.changed.length} changed · {diff.removed.length} removed · {diff.unchanged} unchanged
+                </p>
+              )}
+              {diffError && <ErrorBox title="Could not compare" error={diffError} />}
+            </div>
+          )}
           <div className="toolbar" role="toolbar" aria-label="View tools">
             <button type="button" onClick={act.fit} disabled={!loaded}>
               Zoom to fit
@@ -399,6 +485,11 @@ export default function ViewerPage({
               </li>
             ))}
           </ul>
+          {objects.length > outline.length && (
+            <p className="muted">
+              Showing the first {outline.length} of {objects.length.toLocaleString()} objects.
+            </p>
+          )}
         </aside>
         <div className="canvas-wrap">
           <div ref={container} className="canvas" data-testid="viewer" aria-label="3D view" />

@@ -131,6 +131,7 @@ describe('realtime e2e, legacy protocol (graphql-ws) with raw frames', () => {
     await first.init({ Authorization: 'good' })
     await second.init({ Authorization: 'good' })
     await stranger.init({ Authorization: 'other' })
+    const startedBefore = node.gateway.stats().subscriptionsStarted
     for (const client of [first, second, stranger]) client.send(start('s', 'p5'))
     await vi.waitFor(() =>
       expect(node.gateway.stats()).toEqual({
@@ -138,6 +139,8 @@ describe('realtime e2e, legacy protocol (graphql-ws) with raw frames', () => {
         subscriptions: 3,
         sharedExecutions: 2,
         sharedSubscribers: 3,
+        // Each went live once (authorized and listening), shared or not.
+        subscriptionsStarted: startedBefore + 3,
       }),
     )
     await listening('project:p5')

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig, mbToBytes } from './config.js'
+import { DEFAULT_OBJECTS_RATE_LIMITS, NO_OBJECTS_RATE_LIMITS } from './modules/objects/rate-limit.js'
 
 function errorOf(fn: () => unknown): ConfigError {
   try {
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
       maxObjectSizeMb: 100,
       maxRequestBodySizeMb: 100,
       objectsGzipLevel: 'auto',
+      objectsRateLimits: DEFAULT_OBJECTS_RATE_LIMITS,
       fileSizeLimitMb: 100,
       fileImportLimitMb: 500,
       disableFileUploads: false,
@@ -177,6 +179,37 @@ describe('loadConfig', () => {
     expect(loadConfig({ OBJECTS_GZIP_LEVEL: '6' }).objectsGzipLevel).toBe(6)
     for (const bad of ['10', '-1', '1.5', 'fast']) {
       expect(errorOf(() => loadConfig({ OBJECTS_GZIP_LEVEL: bad })).message).toContain('OBJECTS_GZIP_LEVEL must be')
+    }
+  })
+
+  it('reads TRUSS_OBJECTS_RATE_LIMITS as off or rules per action, keeping the defaults of actions left out', () => {
+    expect(loadConfig({ TRUSS_OBJECTS_RATE_LIMITS: 'off' }).objectsRateLimits).toEqual(NO_OBJECTS_RATE_LIMITS)
+    expect(
+      loadConfig({ TRUSS_OBJECTS_RATE_LIMITS: 'upload=6/s, 400/min; download=3/s,200/10min; diff=off' })
+        .objectsRateLimits,
+    ).toEqual({
+      upload: [
+        { limit: 6, windowSeconds: 1 },
+        { limit: 400, windowSeconds: 60 },
+      ],
+      download: [
+        { limit: 3, windowSeconds: 1 },
+        { limit: 200, windowSeconds: 600 },
+      ],
+      diff: [],
+    })
+    expect(loadConfig({ TRUSS_OBJECTS_RATE_LIMITS: 'diff=10/s' }).objectsRateLimits.upload).toEqual(
+      DEFAULT_OBJECTS_RATE_LIMITS.upload,
+    )
+    for (const [bad, says] of [
+      ['uploads=6/s', '"uploads" is not one of upload, download, diff'],
+      ['upload', '"upload" needs rules'],
+      ['upload=6/fortnight', '"6/fortnight" is not a rule'],
+      ['upload=0/s', '"0/s" is not a rule'],
+    ] as const) {
+      const message = errorOf(() => loadConfig({ TRUSS_OBJECTS_RATE_LIMITS: bad })).message
+      expect(message).toContain(`TRUSS_OBJECTS_RATE_LIMITS ${says}`)
+      expect(message).toContain('use off, or rules per action')
     }
   })
 

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { isWorkerGroup, WORKER_GROUPS, type WorkerGroup } from './jobs/kinds.js'
+import { parseObjectsRateLimits, type ObjectsRateLimits } from './modules/objects/rate-limit.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -52,6 +53,10 @@ const FIELDS = {
   objectsGzipLevel: {
     env: 'OBJECTS_GZIP_LEVEL',
     fix: 'use auto, 0 (stored, no compression), 1 (fastest) to 9 (smallest)',
+  },
+  objectsRateLimits: {
+    env: 'TRUSS_OBJECTS_RATE_LIMITS',
+    fix: 'use off, or rules per action such as upload=6/s,400/min;download=3/s,200/min;diff=10/s,1000/min',
   },
   fileSizeLimitMb: { env: 'FILE_SIZE_LIMIT_MB', fix: 'use a size in MB, e.g. 100' },
   fileImportLimitMb: { env: 'TRUSS_FILE_IMPORT_LIMIT_MB', fix: 'use a size in MB, e.g. 500' },
@@ -145,6 +150,19 @@ const configSchema = z
         if (value !== '' && Number.isInteger(level) && level >= 0 && level <= 9) return level
         ctx.addIssue({ code: 'custom', message: 'must be auto or a whole number from 0 to 9' })
         return z.NEVER
+      }),
+    /** Per-token limits of the object routes (`off`, or e.g. `upload=6/s,400/min;download=3/s`). */
+    objectsRateLimits: z
+      .union([z.string(), z.custom<ObjectsRateLimits>((v) => typeof v === 'object' && v !== null)])
+      .default('')
+      .transform((value, ctx): ObjectsRateLimits => {
+        if (typeof value !== 'string') return value
+        try {
+          return parseObjectsRateLimits(value)
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) })
+          return z.NEVER
+        }
       }),
     fileSizeLimitMb: sizeMb.default(100),
     /** Largest file `POST /api/file/...` takes for import (Speckle refuses files over 100 MB). */

@@ -117,6 +117,8 @@ export async function startServer(config: Config, options: StartServerOptions = 
       metrics,
       maxPartBytes: mbToBytes(config.maxObjectUploadFileSizeMb),
       gzipLevel: config.objectsGzipLevel,
+      bus,
+      rateLimits: config.objectsRateLimits,
       authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
     })
     await app.register(blobRoutes, {

@@ -33,25 +33,27 @@ export const DEFAULT_ACCOUNTS_RATE_LIMITS: AccountsRateLimits = {
 export const RATE_LIMITED_BODY = { err: 'You have been rate limited. Please try again later.' } as const
 
 /**
- * Count one request against every rule of `action` for the request's IP. Answers 429 with `Retry-After`
- * and `X-RateLimit-Reset` and returns false when a window is full; else sets `X-RateLimit-Remaining`.
+ * Count one request against every rule of `action` for `subject` (default the request's IP). Answers 429
+ * with `Retry-After` and `X-RateLimit-Reset` and returns false when a window is full; else sets
+ * `X-RateLimit-Remaining`.
  */
 export async function checkRateLimit(
   bus: Pick<Bus, 'hit'>,
   rules: readonly RateLimitRule[],
-  action: keyof AccountsRateLimits,
+  action: string,
   request: FastifyRequest,
   reply: FastifyReply,
+  subject: string = request.ip,
 ): Promise<boolean> {
   let remaining = Number.POSITIVE_INFINITY
   for (const rule of rules) {
     const result = await bus.hit(
-      `ratelimit:${action}:${rule.windowSeconds}:${request.ip}`,
+      `ratelimit:${action}:${rule.windowSeconds}:${subject}`,
       rule.limit,
       rule.windowSeconds,
     )
     if (!result.allowed) {
-      request.log.info({ action, ip: request.ip, limit: rule.limit, windowSeconds: rule.windowSeconds }, 'rate limited')
+      request.log.info({ action, subject, limit: rule.limit, windowSeconds: rule.windowSeconds }, 'rate limited')
       await reply
         .code(429)
         .header('retry-after', String(Math.max(1, Math.ceil(result.retryAfterSeconds))))

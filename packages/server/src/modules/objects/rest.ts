@@ -10,7 +10,15 @@ import { createGunzip, createGzip, constants as zlibConstants } from 'node:zlib'
 import busboy from 'busboy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics/index.js'
+import type { Bus } from '../../adapters/bus/types.js'
+import { checkRateLimit } from '../accounts/rate-limit.js'
 import { BadBatch, lineJsonBytes, type ObjectLine, type ObjectsService } from './service.js'
+import {
+  DEFAULT_OBJECTS_RATE_LIMITS,
+  rateLimitSubject,
+  type ObjectRouteAction,
+  type ObjectsRateLimits,
+} from './rate-limit.js'
 
 import type { AccessDecision } from '../policy/service.js'
 
@@ -32,6 +40,10 @@ export interface ObjectsRoutesOptions {
    * Answers stay `Content-Encoding: gzip` either way, as Speckle's clients expect (WIRE.md).
    */
   gzipLevel?: number | 'auto'
+  /** Counters for the rate limits (shared by every node through the bus). Without it nothing is limited. */
+  bus?: Pick<Bus, 'hit'>
+  /** Per-token rate limits; default `DEFAULT_OBJECTS_RATE_LIMITS`. */
+  rateLimits?: ObjectsRateLimits
 }
 
 const ZLIB_CHUNK_BYTES = 256 * 1024
@@ -64,13 +76,28 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
   // Any other (or no) content type reaches the routes, which answer 400 as speckle-server does, not Fastify's 415.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
 
+  const rateLimits = opts.rateLimits ?? DEFAULT_OBJECTS_RATE_LIMITS
+  const bus = opts.bus
+  /** Count the request against its token's limits; false (429 sent) when a window is full. */
+  async function withinLimits(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    action: ObjectRouteAction,
+  ): Promise<boolean> {
+    const rules = rateLimits[action]
+    if (bus === undefined || rules.length === 0) return true
+    return checkRateLimit(bus, rules, `objects-${action}`, request, reply, rateLimitSubject(request))
+  }
+
   /** Answer a permission failure as speckle-server does; true when the caller may go on. */
   async function allowed(
     request: FastifyRequest,
     reply: FastifyReply,
     projectId: string,
     mode: 'read' | 'write',
+    action: ObjectRouteAction = mode === 'read' ? 'download' : 'upload',
   ): Promise<boolean> {
+    if (!(await withinLimits(request, reply, action))) return false
     const decision = await authorize(request, projectId, mode)
     if (decision === 'allow') return true
     await reply.code(decision === 'not_found' && mode === 'read' ? 404 : 401).send()
@@ -160,7 +187,7 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
 
   app.post<{ Params: { projectId: string }; Body: unknown }>('/api/diff/:projectId', async (request, reply) => {
     const { projectId } = request.params
-    if (!(await allowed(request, reply, projectId, 'write'))) return reply
+    if (!(await allowed(request, reply, projectId, 'write', 'diff'))) return reply
     const ids = idList(request.body, reply)
     if (!ids) return reply
     const map = await objects.diff(projectId, ids)

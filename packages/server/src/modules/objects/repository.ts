@@ -24,6 +24,54 @@ export type ObjectLine = [id: string, line: Buffer]
 /** Ids that can be stored at all (uploads take 32 to 64 hex characters); others are never looked up. */
 const STORABLE_ID = /^[0-9A-Za-z]{1,64}$/
 
+/**
+ * Objects of `pieceBytes` (4 MiB) or more are never one database value: holding a 100 MB value grows
+ * PGlite's WASM heap by several copies of it (its line, attribute, tuple and compression buffers), and
+ * PostgreSQL's COPY line buffer likewise. Such an object is stored as rows of the same table, loaded by the
+ * same COPY (so an upload stays one atomic statement): a stub under its own id, `{"__truss_pieces":N}`,
+ * and its text cut at UTF-8 character starts into N rows whose ids are `<id>.000000`, `<id>.000001`, …
+ * Object ids never hold a dot, so no client can ask for a piece, and range reads skip them by id before
+ * their data is read. Uploads that begin with the stub's key are refused.
+ */
+export const PIECES_MARK = '{"__truss_pieces":'
+const PIECES_MARK_BYTES = Buffer.from(PIECES_MARK, 'latin1')
+/** Longer stored values are never stubs. */
+const STUB_MAX_BYTES = 64
+
+export function pieceId(id: string, index: number): string {
+  return `${id}.${String(index).padStart(6, '0')}`
+}
+
+export function piecesStub(count: number): string {
+  return `${PIECES_MARK}${count}}`
+}
+
+/** The number of pieces a stored value stands for, or undefined when it is the object itself. */
+export function stubPieces(data: string | Buffer): number | undefined {
+  if (data.length > STUB_MAX_BYTES) return undefined
+  const text = typeof data === 'string' ? data : data.toString('latin1')
+  if (!text.startsWith(PIECES_MARK)) return undefined
+  const n = Number(text.slice(PIECES_MARK.length, -1))
+  return Number.isInteger(n) && n > 0 ? n : undefined
+}
+
+/** Whether an object's bytes begin with the stub's key (refused on upload: it would read as a stub). */
+export function startsWithPiecesMark(bytes: Buffer): boolean {
+  return bytes.length >= PIECES_MARK_BYTES.length && bytes.compare(PIECES_MARK_BYTES, 0, PIECES_MARK_BYTES.length, 0, PIECES_MARK_BYTES.length) === 0
+}
+
+/** An object's bytes cut into pieces of about `size` bytes, each starting at a UTF-8 character (views, not copies). */
+export function cutPieces(bytes: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = []
+  for (let at = 0; at < bytes.length;) {
+    let end = Math.min(bytes.length, at + size)
+    while (end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end++
+    out.push(bytes.subarray(at, end))
+    at = end
+  }
+  return out
+}
+
 /** Names of the scratch tables that closure reads sort their keys in: the prefix, a time in ms, random hex. */
 const SCRATCH_PREFIX = 'objects_closure_scratch_'
 
@@ -31,11 +79,71 @@ function* keyRows(keys: Iterable<string>): Iterable<[string]> {
   for (const k of keys) yield [k]
 }
 
-export function createObjectsRepository(sql: Sql) {
+export function createObjectsRepository(sql: Sql, options: { pieceBytes?: number } = {}) {
   let scratchSwept = false
+  const pieceBytes = options.pieceBytes ?? 4 * 1024 * 1024
+
+  /** The ids of an object's pieces. */
+  const pieceIds = (id: string, count: number) => Array.from({ length: count }, (_, i) => pieceId(id, i))
+
+  /** The pieces of a stored object, in order, one query each (never more than one piece held here). */
+  async function* pieceTexts(db: SqlExecutor, projectId: string, id: string, count: number): AsyncIterable<string> {
+    for (const piece of pieceIds(id, count)) {
+      const { rows } = await db.query<{ data: string }>('SELECT data FROM objects WHERE project_id = $1 AND id = $2', [
+        projectId,
+        piece,
+      ])
+      if (rows[0] === undefined) throw new Error(`object ${id} of project ${projectId} is missing its piece ${piece}`)
+      yield rows[0].data
+    }
+  }
+
+  /** A stored object's whole text, its pieces joined when it has them. */
+  async function whole(projectId: string, id: string, data: string): Promise<string> {
+    const count = stubPieces(data)
+    if (count === undefined) return data
+    let text = ''
+    for await (const piece of pieceTexts(sql, projectId, id, count)) text += piece
+    return text
+  }
+
+  /** Rows with stubs replaced by their objects' text. */
+  async function wholeRows(projectId: string, rows: [string, string][]): Promise<[string, string][]> {
+    for (const row of rows) if (row[1].length <= STUB_MAX_BYTES) row[1] = await whole(projectId, row[0], row[1])
+    return rows
+  }
+
+  /** Download lines with stubs replaced by their objects' lines. */
+  async function wholeLines(projectId: string, lines: ObjectLine[]): Promise<ObjectLine[]> {
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!
+      if (line[1].length > line[0].length + 2 + STUB_MAX_BYTES) continue
+      const count = stubPieces(lineJsonBytes(line))
+      if (count === undefined) continue
+      const parts: Buffer[] = [Buffer.from(`${line[0]}\t`)]
+      for await (const piece of pieceTexts(sql, projectId, line[0], count)) parts.push(Buffer.from(piece))
+      parts.push(Buffer.from('\n'))
+      lines[i] = [line[0], Buffer.concat(parts)]
+    }
+    return lines
+  }
+
+  /** COPY rows of objects: large ones as a stub and their pieces. */
+  function* storedRows(projectId: string, rows: Iterable<[string, string]>): Iterable<[string, string, string]> {
+    for (const [id, json] of rows) {
+      if (Buffer.byteLength(json) < pieceBytes) {
+        yield [projectId, id, json]
+        continue
+      }
+      const pieces = cutPieces(Buffer.from(json), pieceBytes)
+      yield [projectId, id, piecesStub(pieces.length)]
+      for (let i = 0; i < pieces.length; i++) yield [projectId, pieceId(id, i), pieces[i]!.toString()]
+    }
+  }
 
   /** Ids among `ids` stored in the project. */
-  async function existing(db: SqlExecutor, projectId: string, ids: readonly string[]): Promise<Set<string>> {
+  async function existing(db: SqlExecutor, projectId: string, given: readonly string[]): Promise<Set<string>> {
+    const ids = given.filter((id) => STORABLE_ID.test(id))
     if (ids.length === 0) return new Set()
     const { rows } = await db.query<{ id: string }>(
       'SELECT id FROM objects WHERE project_id = $1 AND id = ANY($2::text[])',
@@ -54,14 +162,14 @@ export function createObjectsRepository(sql: Sql) {
     if (rows.length === 0) return 0
     const unique = new Map<string, string>()
     for (const r of rows) if (!unique.has(r.id)) unique.set(r.id, r.json)
-    const values: [string, string, string][] = []
-    for (const [id, json] of unique) values.push([projectId, id, json])
+    const values = [...storedRows(projectId, unique)]
+    const objectCount = unique.size
     return sql.transaction(async (tx) => {
       await tx.query('SAVEPOINT objects_copy')
       try {
         await tx.copyFrom('objects', ['project_id', 'id', 'data'], values)
         await tx.query('RELEASE SAVEPOINT objects_copy')
-        return values.length
+        return objectCount
       } catch (err) {
         if ((err as { code?: string }).code !== '23505') throw err
         await tx.query('ROLLBACK TO SAVEPOINT objects_copy')
@@ -71,31 +179,57 @@ export function createObjectsRepository(sql: Sql) {
       )
       await tx.copyFrom('objects_staging', ['project_id', 'id', 'data'], values)
       const res = await tx.query(
-        'INSERT INTO objects (project_id, id, data) SELECT project_id, id, data FROM objects_staging ON CONFLICT DO NOTHING',
+        'INSERT INTO objects (project_id, id, data) SELECT project_id, id, data FROM objects_staging ON CONFLICT DO NOTHING RETURNING id',
       )
-      return res.rowCount
+      return (res.rows as { id: string }[]).filter((r) => !r.id.includes('.')).length
     })
   }
 
   async function get(projectId: string, id: string): Promise<string | null> {
+    if (!STORABLE_ID.test(id)) return null
     const { rows } = await sql.query<{ data: string }>('SELECT data FROM objects WHERE project_id = $1 AND id = $2', [
       projectId,
       id,
     ])
-    return rows[0]?.data ?? null
+    const data = rows[0]?.data
+    return data === undefined ? null : whole(projectId, id, data)
+  }
+
+  /** An object's text as it is read, in pieces for a large one; null when it is unknown. */
+  async function stream(projectId: string, id: string): Promise<AsyncIterable<string> | null> {
+    if (!STORABLE_ID.test(id)) return null
+    const { rows } = await sql.query<{ data: string | null }>(
+      `SELECT CASE WHEN octet_length(data) < ${Math.trunc(pieceBytes)} THEN data END AS data
+       FROM objects WHERE project_id = $1 AND id = $2`,
+      [projectId, id],
+    )
+    const row = rows[0]
+    if (row === undefined) return null
+    const data = row.data
+    return (async function* () {
+      const count = data === null ? undefined : stubPieces(data)
+      if (count !== undefined) yield* pieceTexts(sql, projectId, id, count)
+      else if (data !== null) yield data
+      // Stored whole (written before large objects were stored in pieces): read in slices all the same.
+      else for await (const b of slices(projectId, id, pieceBytes)) yield b.toString()
+    })()
   }
 
   /**
    * The stored rows among `ids` (unknown ids skipped), ordered by id as Speckle answers. Sorted here,
    * not with ORDER BY: PostgreSQL would sort megabytes of rows and spill them to disk.
    */
-  async function getMany(projectId: string, ids: readonly string[]): Promise<[string, string][]> {
+  async function getMany(projectId: string, given: readonly string[]): Promise<[string, string][]> {
+    const ids = given.filter((id) => STORABLE_ID.test(id))
     if (ids.length === 0) return []
     const { rows } = await sql.query<{ id: string; data: string }>(
       'SELECT id, data FROM objects WHERE project_id = $1 AND id = ANY($2::text[])',
       [projectId, ids],
     )
-    const out = rows.map((r): [string, string] => [r.id, r.data])
+    const out = await wholeRows(
+      projectId,
+      rows.map((r): [string, string] => [r.id, r.data]),
+    )
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
 
@@ -116,8 +250,11 @@ export function createObjectsRepository(sql: Sql) {
    */
   async function rangeLines(projectId: string, from: string, to: string, limit: number): Promise<ObjectLine[]> {
     if (sql.kind === 'pglite') return asLines(await getRange(projectId, from, to, limit))
-    return linesOf(
-      `SELECT id, data FROM objects WHERE project_id = ${sqlLiteral(projectId)} AND id >= ${sqlLiteral(from)} AND id <= ${sqlLiteral(to)} ORDER BY id LIMIT ${Math.trunc(limit)}`,
+    return wholeLines(
+      projectId,
+      await linesOf(
+        `SELECT id, data FROM objects WHERE project_id = ${sqlLiteral(projectId)} AND id >= ${sqlLiteral(from)} AND id <= ${sqlLiteral(to)} AND strpos(id, '.') = 0 ORDER BY id LIMIT ${Math.trunc(limit)}`,
+      ),
     )
   }
 
@@ -126,8 +263,11 @@ export function createObjectsRepository(sql: Sql) {
     const storable = ids.filter((id) => STORABLE_ID.test(id))
     if (storable.length === 0) return []
     if (sql.kind === 'pglite') return asLines(await getMany(projectId, storable))
-    const lines = await linesOf(
-      `SELECT id, data FROM objects WHERE project_id = ${sqlLiteral(projectId)} AND id = ANY('{${storable.join(',')}}'::text[])`,
+    const lines = await wholeLines(
+      projectId,
+      await linesOf(
+        `SELECT id, data FROM objects WHERE project_id = ${sqlLiteral(projectId)} AND id = ANY('{${storable.join(',')}}'::text[])`,
+      ),
     )
     return lines.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
@@ -139,10 +279,14 @@ export function createObjectsRepository(sql: Sql) {
    */
   async function getRange(projectId: string, from: string, to: string, limit: number): Promise<[string, string][]> {
     const { rows } = await sql.query<{ id: string; data: string }>(
-      'SELECT id, data FROM objects WHERE project_id = $1 AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4',
+      `SELECT id, data FROM objects WHERE project_id = $1 AND id >= $2 AND id <= $3 AND strpos(id, '.') = 0
+       ORDER BY id LIMIT $4`,
       [projectId, from, to, limit],
     )
-    return rows.map((r): [string, string] => [r.id, r.data])
+    return wholeRows(
+      projectId,
+      rows.map((r): [string, string] => [r.id, r.data]),
+    )
   }
 
   /**
@@ -150,11 +294,16 @@ export function createObjectsRepository(sql: Sql) {
    * `slices`); null when it is unknown. The size check reads the stored length, not the value.
    */
   async function head(projectId: string, id: string, maxBytes: number): Promise<{ data: string | null } | null> {
+    if (!STORABLE_ID.test(id)) return null
     const { rows } = await sql.query<{ data: string | null }>(
       'SELECT CASE WHEN octet_length(data) <= $3 THEN data END AS data FROM objects WHERE project_id = $1 AND id = $2',
       [projectId, id, maxBytes],
     )
-    return rows[0] ?? null
+    const row = rows[0]
+    if (row === undefined) return null
+    // A stub stands for an object of at least `pieceBytes`: read it with `slices`.
+    if (row.data !== null && stubPieces(row.data) !== undefined) return { data: null }
+    return row
   }
 
   /**
@@ -164,6 +313,16 @@ export function createObjectsRepository(sql: Sql) {
    * rescan it from its start for every piece).
    */
   async function* slices(projectId: string, id: string, bytes: number): AsyncIterable<Buffer> {
+    const { rows: stub } = await sql.query<{ data: string }>(
+      `SELECT data FROM objects WHERE project_id = $1 AND id = $2 AND octet_length(data) <= ${STUB_MAX_BYTES}`,
+      [projectId, id],
+    )
+    const count = stub[0] === undefined ? undefined : stubPieces(stub[0].data)
+    if (count !== undefined) {
+      // Stored in pieces: those are the slices (cut at the size they were stored with).
+      for await (const piece of pieceTexts(sql, projectId, id, count)) yield Buffer.from(piece)
+      return
+    }
     const pieces = sql.cursor<{ part: string }>(
       `SELECT convert_from(substring(r.b FROM s.a FOR s.z - s.a), 'UTF8') AS part
        FROM (SELECT convert_to(data, 'UTF8') AS b FROM objects WHERE project_id = $1 AND id = $2 OFFSET 0) AS r,
@@ -275,7 +434,8 @@ export function createObjectsRepository(sql: Sql) {
     await sql.query('ANALYZE objects')
   }
 
-  async function countPresent(projectId: string, ids: readonly string[]): Promise<number> {
+  async function countPresent(projectId: string, given: readonly string[]): Promise<number> {
+    const ids = given.filter((id) => STORABLE_ID.test(id))
     if (ids.length === 0) return 0
     const { rows } = await sql.query<{ n: number | string }>(
       'SELECT count(*)::int AS n FROM objects WHERE project_id = $1 AND id = ANY($2::text[])',
@@ -293,6 +453,7 @@ export function createObjectsRepository(sql: Sql) {
     existing: (projectId: string, ids: readonly string[]) => existing(sql, projectId, ids),
     insert,
     get,
+    stream,
     getMany,
     getRange,
     rangeLines,

@@ -156,10 +156,27 @@ export async function objectsRoutes(app: FastifyInstance, opts: ObjectsRoutesOpt
     async (request, reply) => {
       const { projectId, objectId } = request.params
       if (!(await allowed(request, reply, projectId, 'read'))) return reply
-      const json = await objects.getObject(projectId, objectId)
-      if (json === null) return reply.code(404).type('text/plain; charset=utf-8').send('Failed to find object.')
-      metrics?.downloadBytesTotal.inc(json.length)
-      return reply.type('application/json; charset=utf-8').send(json)
+      const pieces = await objects.streamObject(projectId, objectId)
+      if (pieces === null) return reply.code(404).type('text/plain; charset=utf-8').send('Failed to find object.')
+      const it = pieces[Symbol.asyncIterator]()
+      const first = await it.next()
+      const second = first.done ? first : await it.next()
+      reply.type('application/json; charset=utf-8')
+      if (second.done) {
+        // The usual case: one piece, sent with its length.
+        const json = first.done ? '' : first.value
+        metrics?.downloadBytesTotal.inc(Buffer.byteLength(json))
+        return reply.send(json)
+      }
+      // A large object goes out piece by piece as it is read, never held whole.
+      async function* body(): AsyncIterable<Buffer> {
+        for (let next: IteratorResult<string> = first; !next.done; next = next === first ? second : await it.next()) {
+          const bytes = Buffer.from(next.value)
+          metrics?.downloadBytesTotal.inc(bytes.length)
+          yield bytes
+        }
+      }
+      return reply.send(Readable.from(body()))
     },
   )
 

@@ -5,7 +5,15 @@
 import { BadUserInput } from '../../errors.js'
 import type { Sql } from '../../adapters/sql/types.js'
 import type { Metrics } from '../metrics/index.js'
-import { createObjectsRepository, type ObjectLine, type ObjectRow } from './repository.js'
+import {
+  createObjectsRepository,
+  cutPieces,
+  pieceId,
+  piecesStub,
+  startsWithPiecesMark,
+  type ObjectLine,
+  type ObjectRow,
+} from './repository.js'
 import { closureIds } from './closure-scan.js'
 import { checkLargeObject } from './large-objects.js'
 import { BatchScanError, PartScanner, scanBatch, type ScannedObject } from './split.js'
@@ -38,6 +46,11 @@ export interface ObjectsServiceOptions {
   analyzeEveryRows?: number
   /** Roots longer than this many bytes are read and sent in pieces of this size (default 4 MiB). */
   rootSliceBytes?: number
+  /**
+   * Objects this long or longer are stored in pieces of this size, never as one database value (default
+   * 4 MiB; see `PIECES_MARK` in repository.ts).
+   */
+  pieceBytes?: number
   /** Uploaded objects this long or longer are checked in a worker thread (default 8 MiB). */
   largeObjectBytes?: number
   /**
@@ -174,7 +187,8 @@ class Slots {
 export function createObjectsService(options: ObjectsServiceOptions) {
   const uploadSlots = new Slots(Math.max(1, options.maxConcurrentUploads ?? 4))
   const largeTreeSlots = new Slots(Math.max(1, options.maxConcurrentLargeTrees ?? 2))
-  const repo = createObjectsRepository(options.sql)
+  const pieceBytes = options.pieceBytes ?? 4 * 1024 * 1024
+  const repo = createObjectsRepository(options.sql, { pieceBytes })
   const readBatch = options.readBatchSize ?? 5000
   const readRowsBudget = options.readRowsBudget ?? 20_000
   let listReaders = 0
@@ -201,6 +215,9 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     // Raw tabs and line breaks can only be whitespace in valid JSON, and they would break the
     // `id\tjson\n` lines of downloads: such objects (pretty-printed by some SDKs) are stored compacted.
     const bytes = o.spaced ? Buffer.from(withoutWhitespace(o.bytes.toString())) : o.bytes
+    if (startsWithPiecesMark(bytes)) {
+      throw new BadBatch(`Object ${id} begins with the reserved property "__truss_pieces".`)
+    }
     if (bytes.length > options.maxObjectBytes) {
       throw new BadBatch(
         `Error inserting object in the database. Object ${id} is too large (${bytes.length} > ${options.maxObjectBytes} bytes).`,
@@ -240,6 +257,8 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     const seen = new Set<string>()
     let objects = 0
     let bytes = 0
+    /** Rows of the COPY that are pieces of large objects, not objects. */
+    let pieceRows = 0
     const rows = new CopyRows(`\t${copyEscape(projectId)}\t`, (b) => sent.push(b))
     async function* produce(): AsyncGenerator<Buffer, void, undefined> {
       let yielded = 0
@@ -257,7 +276,14 @@ export function createObjectsService(options: ObjectsServiceOptions) {
             objects++
             if (seen.has(id)) continue
             seen.add(id)
-            rows.add(data, o.escapes, id)
+            if (data.length < pieceBytes) rows.add(data, o.escapes, id)
+            else {
+              // Loaded by the same COPY: a stub under the object's id, then its pieces.
+              const pieces = cutPieces(data, pieceBytes)
+              rows.add(Buffer.from(piecesStub(pieces.length)), false, id)
+              pieces.forEach((piece, i) => rows.add(piece, o.escapes, pieceId(id, i)))
+              pieceRows += pieces.length
+            }
           }
           ready.length = 0
         }
@@ -308,7 +334,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
           conflict = true
           return 0
         })
-        if (!conflict) return copied
+        if (!conflict) return copied - pieceRows
         // Nothing was stored. Read (and check) the rest of the request, then merge it all.
         for (;;) if ((await produced.next()).done) break
         return options.sql.transaction(async (tx) => {
@@ -316,10 +342,10 @@ export function createObjectsService(options: ObjectsServiceOptions) {
             'CREATE TEMP TABLE IF NOT EXISTS objects_staging (project_id text, id text, data text) ON COMMIT DELETE ROWS',
           )
           await tx.copyText('objects_staging', COPY_COLUMNS, fromList(sent))
-          const res = await tx.query(
-            'INSERT INTO objects (project_id, id, data) SELECT project_id, id, data FROM objects_staging ON CONFLICT DO NOTHING',
+          const res = await tx.query<{ id: string }>(
+            'INSERT INTO objects (project_id, id, data) SELECT project_id, id, data FROM objects_staging ON CONFLICT DO NOTHING RETURNING id',
           )
-          return res.rowCount
+          return res.rows.filter((r) => !r.id.includes('.')).length
         })
       })
     } catch (err) {
@@ -493,6 +519,17 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     return { root: true, missing: wanted - present }
   }
 
+  /**
+   * The ids in an object's `__closure`, each once, in batches (nothing for an unknown object or a leaf).
+   * A large root is read in pieces, as downloads read it.
+   */
+  async function* closureIdBatches(projectId: string, rootId: string, batchSize = 10_000): AsyncIterable<readonly string[]> {
+    const head = await repo.head(projectId, rootId, sliceBytes)
+    if (head === null) return
+    if (head.data !== null) yield* inBatches([...new Set(closureIds(head.data))], batchSize)
+    else yield* repo.closureKeys(projectId, rootId, sliceBytes, batchSize, closureMemory)
+  }
+
   return {
     /** Resolves when a background ANALYZE (if one runs) is over. */
     settled: async () => {
@@ -502,10 +539,13 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     store,
     storeStream,
     getObject: repo.get,
+    /** An object's text in pieces as it is read (a large one is never held whole); null when unknown. */
+    streamObject: repo.stream,
     streamTree,
     streamIds,
     diff,
     hasWholeTree,
+    closureIdBatches,
     deleteProjectObjects: repo.deleteProject,
   }
 }

@@ -11,6 +11,7 @@ import { serveCommand } from './commands/serve.js'
 import { tokensCommand } from './commands/tokens.js'
 import { usersCommand } from './commands/users.js'
 import { workerCommand } from './commands/worker.js'
+import { HISTORY_COMMANDS } from './history/commands.js'
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   projectsCommand,
   jobsCommand,
   importCommand,
+  ...HISTORY_COMMANDS,
 ]
 
 function version(): string {

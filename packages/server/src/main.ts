@@ -28,6 +28,7 @@ import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules
 import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'
 import { registerRealtimeMetrics } from './modules/realtime/metrics.js'
 import { accountsRoutes } from './modules/accounts/index.js'
+import { createPresenceService, createPresenceStore } from './modules/presence/index.js'
 import { createServices } from './services.js'
 import { registerQueueMetrics, startWorkers } from './workers.js'
 
@@ -145,10 +146,24 @@ export async function startServer(config: Config, options: StartServerOptions = 
     })
     // Admin statistics read on demand, on a registry of their own (the worker's monitor exports the gauges).
     const statsMonitor = createDatabaseMonitor({ sql, registry: new Registry(), logger })
+    // Presence keeps its sessions where the bus keeps its state: in process, or in Redis with TTLs.
+    const presenceLogger = logger.child({ module: 'presence' })
+    const presenceStore = await open('bus', () =>
+      createPresenceStore({ redisUrl: config.redisUrl, ttlSeconds: config.presenceTtlSeconds, logger: presenceLogger }),
+    )
+    const presence = createPresenceService({
+      store: presenceStore,
+      bus,
+      ttlSeconds: config.presenceTtlSeconds,
+      logger: presenceLogger,
+    })
+    presence.start()
+    opened.push({ name: 'presence', close: () => presence.close() })
     const graphqlDeps: GraphqlDeps = {
       blobs: services.blobs,
       fileImports: services.fileImports,
       comments: services.comments,
+      presence,
       serverStats: async () => ({
         database: await statsMonitor.collect(),
         projects: await projectObjectStats(sql),

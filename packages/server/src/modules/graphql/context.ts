@@ -23,6 +23,7 @@ import type { BlobsService } from '../blobs/service.js'
 import type { FileImportsService } from '../fileimports/service.js'
 import type { CommentsService } from '../comments/service.js'
 import type { ServerStats } from '../monitor/stats.js'
+import type { PresenceService } from '../presence/service.js'
 
 /**
  * Static facts `serverInfo` answers with (from config); what an admin edits (name, company, …) is read live
@@ -65,6 +66,8 @@ export interface GraphqlDeps {
   comments?: CommentsService
   /** The database monitor's figures for admins (the monitor slice). */
   serverStats?: () => Promise<ServerStats>
+  /** Live viewer sessions (the presence slice). */
+  presence?: PresenceService
 }
 
 /** The transport's event source: an async iterable of the bus messages published on `topic`. */

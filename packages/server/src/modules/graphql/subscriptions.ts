@@ -205,7 +205,12 @@ export type ProjectShape<T> = (
  * The project stays held in the node's access cache while the subscription lasts; the subscriber's own
  * topic subscription opens before the access read, so no event between the check and the stream is lost.
  */
-export function projectSubscription<T>(field: string, idArg: string, shape: ProjectShape<T>) {
+export function projectSubscription<T>(
+  field: string,
+  idArg: string,
+  shape: ProjectShape<T>,
+  topicOf: (projectId: string) => string = projectTopic,
+) {
   return {
     subscribe: async (_p: unknown, args: Args, ctx: GraphqlContext) => {
       const projectId = String(args[idArg] ?? '')
@@ -217,7 +222,7 @@ export function projectSubscription<T>(field: string, idArg: string, shape: Proj
       let source: AsyncIterator<unknown> | undefined
       try {
         await hold.ready
-        source = subscribe(projectTopic(projectId))[Symbol.asyncIterator]()
+        source = subscribe(topicOf(projectId))[Symbol.asyncIterator]()
         const epoch = node.access.epoch(projectId)
         const access = await ctx.deps.policy.requireProject(principal, projectId, 'read')
         node.access.remember(projectId, principal, access, epoch)

@@ -6,12 +6,16 @@ import { createRequire } from 'node:module'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Command } from './command.js'
 import { importCommand } from './commands/import.js'
 import { jobsCommand } from './commands/jobs.js'
+import { accountsCommand, loginCommand, logoutCommand } from './commands/login.js'
 import { projectsCommand } from './commands/projects.js'
+import { receiveCommand } from './commands/receive.js'
+import { sendCommand } from './commands/send.js'
 import { serveCommand } from './commands/serve.js'
 import { tokensCommand } from './commands/tokens.js'
 import { usersCommand } from './commands/users.js'
 import { workerCommand } from './commands/worker.js'
 import { HISTORY_COMMANDS } from './history/commands.js'
+import { SYNC_COMMANDS } from './history/sync-commands.js'
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -22,6 +26,12 @@ export const COMMANDS: readonly Command[] = [
   jobsCommand,
   importCommand,
   ...HISTORY_COMMANDS,
+  ...SYNC_COMMANDS,
+  loginCommand,
+  logoutCommand,
+  accountsCommand,
+  sendCommand,
+  receiveCommand,
 ]
 
 function version(): string {

@@ -7,6 +7,10 @@ export interface CliIo {
   stderr(text: string): void
   /** Where long-running commands listen for SIGTERM/SIGINT (`process` in the real CLI). */
   signals: SignalSource
+  /** All of standard input as text, when it is not a terminal (`truss login` reads a token from it). */
+  readStdin?: () => Promise<string | undefined>
+  /** Whether standard error is a terminal (progress bars redraw there; elsewhere they print a few lines). */
+  stderrIsTTY?: boolean
 }
 
 export interface Command {

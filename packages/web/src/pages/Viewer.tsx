@@ -22,6 +22,7 @@ import {
 } from '@speckle/viewer'
 import { ObjectLoader2Factory } from '@speckle/objectloader2'
 import { useEffect, useMemo, useRef, useState } from 'react'
+import CommentsPanel from '../components/CommentsPanel'
 import { Ago, ErrorBox, Shell } from '../components/ui'
 import { gql, type ApiError } from '../lib/api'
 import { Link, navigate, useLocation } from '../lib/router'
@@ -136,6 +137,7 @@ export default function ViewerPage({
   const compareId = search.get('compare')
   const [diff, setDiff] = useState<(VersionDiff & { against: string }) | null>(null)
   const [diffError, setDiffError] = useState<string | null>(null)
+  const [pinLayer, setPinLayer] = useState<HTMLDivElement | null>(null)
 
   useEffect(() => {
     if (!version || !container.current) return
@@ -493,6 +495,7 @@ export default function ViewerPage({
         </aside>
         <div className="canvas-wrap">
           <div ref={container} className="canvas" data-testid="viewer" aria-label="3D view" />
+          <div ref={setPinLayer} className="pin-layer" />
           {!loaded && !loadError && version && (
             <div className="overlay" role="status">
               Loading the model… <progress value={progress} max={1} /> {Math.round(progress * 100)}%
@@ -521,6 +524,17 @@ export default function ViewerPage({
             <p className="muted">Click an object to see its properties.</p>
           )}
         </aside>
+        {p && version && (
+          <CommentsPanel
+            projectId={p.id}
+            modelId={p.model.id}
+            versionId={version.id}
+            viewer={viewerRef}
+            loaded={loaded}
+            pinLayer={pinLayer}
+            onSelect={selectById}
+          />
+        )}
       </div>
     </Shell>
   )

@@ -5,6 +5,7 @@
  */
 import { useEffect, useMemo, useRef, useState, type DragEvent } from 'react'
 import { Ago, Avatar, Empty, ErrorBox, Loading, Shell } from '../components/ui'
+import { PresenceAvatars } from '../components/PresenceAvatars'
 import { gql, uploadForImport, type ApiError } from '../lib/api'
 import { subscribe } from '../lib/live'
 import { Link } from '../lib/router'
@@ -154,6 +155,7 @@ export function ProjectPage({ projectId }: { projectId: string }) {
             <span className="badge">{p.visibility.toLowerCase()}</span>
             {p.role && <> · you are {p.role.replace('stream:', '')}</>}
           </p>
+          <PresenceAvatars projectId={p.id} resourceIdString="" />
         </div>
         {p.role === 'stream:owner' && <Link href={`/projects/${p.id}/settings`}>Settings</Link>}
       </div>

@@ -24,6 +24,7 @@ import { ObjectLoader2Factory } from '@speckle/objectloader2'
 import { useEffect, useMemo, useRef, useState } from 'react'
 import CommentsPanel from '../components/CommentsPanel'
 import { Ago, ErrorBox, Shell } from '../components/ui'
+import { PresenceAvatars } from '../components/PresenceAvatars'
 import { gql, type ApiError } from '../lib/api'
 import { Link, navigate, useLocation } from '../lib/router'
 import { diffVersions, propertiesOf, readHash, writeHash, type VersionDiff } from '../lib/view'
@@ -362,6 +363,10 @@ export default function ViewerPage({
               <p>
                 <Link href={`/projects/${p.id}`}>{p.name}</Link> / <strong>{p.model.displayName}</strong>
               </p>
+              <PresenceAvatars
+                projectId={p.id}
+                resourceIdString={version ? `${p.model.id}@${version.id}` : p.model.id}
+              />
               {version ? (
                 <label>
                   Version

@@ -61,6 +61,10 @@ const typeDefs = /* GraphQL */ `
   extend type Subscription {
     viewerUserActivityBroadcasted(target: ViewerUpdateTrackingTarget!, sessionId: String): ViewerUserActivityMessage!
   }
+  extend type ServerInfo {
+    "Truss: a viewer session without a heartbeat for this long ends; clients heartbeat every third of it."
+    presenceTtlSeconds: Float!
+  }
   extend type Project {
     "Truss: the viewer sessions live now (heartbeat within the TTL), optionally only those on these resources."
     viewerUsers(resourceIdString: String): [ViewerUserActivityMessage!]!
@@ -134,6 +138,9 @@ function resolvers(): ResolverMap {
       async user(m: ViewerActivityMessage, _a: Args, ctx: GraphqlContext) {
         return m.userId === null ? null : limitedUser(await ctx.loaders.users.load(m.userId))
       },
+    },
+    ServerInfo: {
+      presenceTtlSeconds: (_s: unknown, _a: Args, ctx: GraphqlContext) => ctx.deps.presence?.ttlSeconds ?? 30,
     },
     Project: {
       async viewerUsers(p: Project, args: Args, ctx: GraphqlContext) {

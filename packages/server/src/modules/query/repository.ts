@@ -93,6 +93,11 @@ export function createQueryRepository(sql: Sql) {
                 CASE WHEN octet_length(o.data) > ${LARGE_OBJECT_BYTES}
                   THEN jsonb_build_object('id', o.id, 'speckle_type',
                          substring(o.data FROM '"speckle_type"\\s*:\\s*"([^"\\\\]*)"'))
+                  -- An object stored in pieces (objects/repository.ts, PIECES_MARK): its type from its first piece.
+                  WHEN left(o.data, 18) = '{"__truss_pieces":'
+                  THEN jsonb_build_object('id', o.id, 'speckle_type',
+                         (SELECT substring(f.data FROM '"speckle_type"\\s*:\\s*"([^"\\\\]*)"')
+                          FROM objects f WHERE f.project_id = $1 AND f.id = o.id || '.000000'))
                   ELSE o.data::jsonb - '__closure' END
          FROM (SELECT DISTINCT object_id FROM query_staging WHERE root_key = $2) s
          JOIN objects o ON o.project_id = $1 AND o.id = s.object_id

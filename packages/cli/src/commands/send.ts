@@ -143,8 +143,13 @@ async function prepare(file: string): Promise<Prepared> {
           progress.update(p.done, p.total)
         },
       })
-      progress.finish(total)
-      return { id, children: Math.max(total - 1, 0) }
+      // The serializer yields a repeated object (an instanced mesh) once per use; the root's closure counts
+      // the distinct ones, as the server and viewers do.
+      const closure = (JSON.parse((await cache.getObject(id)) ?? '{}') as { __closure?: Record<string, number> })
+        .__closure
+      const children = closure ? Object.keys(closure).length : Math.max(total - 1, 0)
+      progress.finish(children + 1)
+      return { id, children }
     },
   }
 }

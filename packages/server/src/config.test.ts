@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       fileImportLimitMb: 500,
       disableFileUploads: false,
       shutdownTimeoutSeconds: 10,
+      outboxRetentionSeconds: 86_400,
       presenceTtlSeconds: 30,
       httpIdleTimeoutSeconds: 120,
       maxConcurrentUploads: 4,

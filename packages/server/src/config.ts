@@ -63,6 +63,7 @@ const FIELDS = {
   disableFileUploads: { env: 'DISABLE_FILE_UPLOADS', fix: 'use true or false' },
   webDir: { env: 'TRUSS_WEB_DIR', fix: 'use the folder of a built web app (packages/web/dist), or unset it' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
+  outboxRetentionSeconds: { env: 'TRUSS_OUTBOX_RETENTION', fix: 'use a number of seconds, e.g. 86400' },
   presenceTtlSeconds: { env: 'TRUSS_PRESENCE_TTL_SECONDS', fix: 'use a number of seconds, e.g. 30' },
   httpIdleTimeoutSeconds: { env: 'HTTP_IDLE_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 120' },
   maxConcurrentUploads: { env: 'MAX_CONCURRENT_UPLOADS', fix: 'use a whole number of uploads, e.g. 4' },
@@ -173,6 +174,11 @@ const configSchema = z
     /** The built web app served at `/`; default the `@truss/web` package's `dist` when it is installed. */
     webDir: z.string().trim().min(1, 'must not be empty').optional(),
     shutdownTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).positive('must be more than 0').default(10),
+    /** Change-feed events older than this are pruned; a client resuming from before them gets RESUME_RESET. */
+    outboxRetentionSeconds: z.coerce
+      .number({ error: 'must be a number' })
+      .min(60, 'must be at least 60')
+      .default(86_400),
     /** A viewer session without a heartbeat for this long is gone (clients heartbeat every third of it). */
     presenceTtlSeconds: z.coerce.number({ error: 'must be a number' }).min(0.2, 'must be at least 0.2').default(30),
     /**

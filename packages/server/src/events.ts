@@ -4,6 +4,7 @@
  * Topics: `project:<id>` for everything about a project; `user:<id>` for a user's project list.
  */
 import type { Bus } from './adapters/bus/types.js'
+import type { Sql, SqlExecutor } from './adapters/sql/types.js'
 
 export interface EventMap {
   ProjectCreated: { projectId: string; userId: string }
@@ -55,7 +56,54 @@ export interface EventLogger {
 export const JOBS_TOPIC = 'jobs'
 
 /**
- * Publish events after their change committed, then one hint to the job workers: the change's
+ * Write `events` to the change feed's outbox inside the change's transaction, one row per topic (a rolled-back
+ * change writes none). Call it last in the transaction: a row's seq is taken here and becomes visible at
+ * commit, so the shorter that window, the shorter other nodes wait on the hole (tailer.ts).
+ */
+export async function recordEvents(tx: SqlExecutor, events: readonly TrussEvent[]): Promise<void> {
+  const topics: string[] = []
+  const projects: string[] = []
+  const types: string[] = []
+  const payloads: string[] = []
+  for (const event of events) {
+    for (const topic of topicsOf(event)) {
+      topics.push(topic)
+      projects.push(event.projectId)
+      types.push(event.type)
+      payloads.push(JSON.stringify(event))
+    }
+  }
+  if (topics.length === 0) return
+  await tx.query(
+    `INSERT INTO outbox (topic, project_id, type, payload)
+     SELECT topic, project_id, type, payload::jsonb
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(topic, project_id, type, payload, n)
+     ORDER BY n`,
+    [topics, projects, types, payloads],
+  )
+}
+
+/**
+ * Run `work` in one transaction that also records the events `eventsOf` derives from its result; returns both,
+ * so the caller can `publishEvents` them once committed.
+ */
+export async function commitWithEvents<T>(
+  sql: Pick<Sql, 'transaction'>,
+  work: (tx: SqlExecutor) => Promise<T>,
+  eventsOf: (result: T) => TrussEvent[],
+): Promise<{ result: T; events: TrussEvent[] }> {
+  return sql.transaction(async (tx) => {
+    const result = await work(tx)
+    const events = eventsOf(result)
+    await recordEvents(tx, events)
+    return { result, events }
+  })
+}
+
+/**
+ * After events were recorded (`recordEvents`) and their change committed: the events on their topics (hints
+ * for bus listeners such as `busSubscribe`), then one hint on `JOBS_TOPIC`, which is also the nudge every
+ * node's change-feed tailer reads the outbox on (modules/realtime/tailer.ts). The job hint because the change's
  * transaction may have enqueued work (webhook deliveries and preview renders are enqueued by activity
  * sinks, which do not see the commit). A failed publish is logged, not thrown: the change is already
  * durable, subscribers catch up on their next read and workers on their next poll.
@@ -91,4 +139,26 @@ export function isTrussEvent(message: unknown): message is TrussEvent {
     typeof (message as { type?: unknown }).type === 'string' &&
     typeof (message as { projectId?: unknown }).projectId === 'string'
   )
+}
+
+/**
+ * The outbox sequence number of an event as the change feed delivered it (modules/realtime/tailer.ts), kept on
+ * the event object under a symbol so it never reaches JSON; subscription payloads built from an event carry it
+ * on (`withSeqOf`), and the realtime transport reports it to clients that asked (`extensions.truss.seq`).
+ */
+export const EVENT_SEQ: unique symbol = Symbol('truss.seq')
+
+export function seqOf(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const seq = (value as { [EVENT_SEQ]?: unknown })[EVENT_SEQ]
+  return typeof seq === 'number' ? seq : undefined
+}
+
+/** `value` marked with `source`'s seq (when it has one); returns `value`. */
+export function withSeqOf<T>(value: T, source: unknown): T {
+  const seq = seqOf(source)
+  if (seq !== undefined && typeof value === 'object' && value !== null) {
+    Object.defineProperty(value, EVENT_SEQ, { value: seq, enumerable: false, configurable: true })
+  }
+  return value
 }

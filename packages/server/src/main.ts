@@ -22,10 +22,17 @@ import { registerPreviewRoutes } from './modules/previews/routes.js'
 import { projectObjectStats } from './modules/monitor/stats.js'
 import { createDatabaseMonitor } from './workers/monitor/index.js'
 import { Registry } from 'prom-client'
-import { subscribeTokenRevocations } from './modules/tokens/service.js'
+import { subscribeTokenRevocations, TOKENS_REVOKED_TOPIC } from './modules/tokens/service.js'
 import { createServerSchema } from './graphql-schema.js'
 import { createGraphqlContext, graphqlRoutes, type GraphqlDeps } from './modules/graphql/index.js'
-import { attachRealtimeGateway, createRealtimeHub } from './modules/realtime/index.js'
+import {
+  attachRealtimeGateway,
+  createOutboxReader,
+  createOutboxTailer,
+  createRealtimeHub,
+  startOutboxPruning,
+} from './modules/realtime/index.js'
+import { projectTopic, userTopic } from './events.js'
 import { registerRealtimeMetrics } from './modules/realtime/metrics.js'
 import { accountsRoutes } from './modules/accounts/index.js'
 import { createPresenceService, createPresenceStore } from './modules/presence/index.js'
@@ -192,9 +199,27 @@ export async function startServer(config: Config, options: StartServerOptions = 
     }
     const schema = createServerSchema()
     await app.register(graphqlRoutes, { ...graphqlDeps, schema, devPage: true })
-    // Subscriptions: one bus subscription per topic per node, fanned out to this node's sockets.
-    const hub = createRealtimeHub({ bus, logger: logger.child({ module: 'realtime' }) })
-    opened.push({ name: 'realtime', close: () => hub.close() })
+    // Subscriptions: this node tails the outbox itself (the change feed, with seqs for resume) and fans each
+    // topic out to its own sockets; ephemeral topics (presence) come straight from the bus.
+    const realtimeLogger = logger.child({ module: 'realtime' })
+    const tailer = createOutboxTailer({ reader: createOutboxReader(sql), nudges: bus, logger: realtimeLogger })
+    await tailer.start()
+    const pruning = startOutboxPruning({ sql, retentionSeconds: config.outboxRetentionSeconds, logger: realtimeLogger })
+    const feedTopic = (topic: string) => topic.startsWith(projectTopic('')) || topic.startsWith(userTopic(''))
+    const hub = createRealtimeHub({
+      bus,
+      sourceOf: (topic) => (feedTopic(topic) ? tailer : bus),
+      replay: (topic, since) => tailer.replay(topic, since),
+      logger: realtimeLogger,
+    })
+    opened.push({
+      name: 'realtime',
+      close: async () => {
+        await hub.close()
+        await pruning.close()
+        await tailer.close()
+      },
+    })
     const ownOrigins: ReadonlySet<string> = new Set([new URL(config.publicUrl).origin])
     const gateway = attachRealtimeGateway(app, {
       schema,
@@ -203,9 +228,21 @@ export async function startServer(config: Config, options: StartServerOptions = 
       keepAliveSeconds: 10,
       // The web app's sockets sign in with its session cookie, from this site only.
       sessionToken: (request) => sessionCookieOfUpgrade(request, ownOrigins),
-      logger: logger.child({ module: 'realtime' }),
+      resumeContext: (context, since) => ({ ...context, resumeFrom: since }),
+      mayConnect: (principal) => principal.serverRole !== 'server:archived-user',
+      logger: realtimeLogger,
     })
-    registerRealtimeMetrics(metrics.registry, gateway, hub)
+    registerRealtimeMetrics(metrics.registry, gateway, hub, tailer)
+    // A revoked token, or a user whose role changed (archived), on any node: check its sockets here again.
+    await bus.subscribe(TOKENS_REVOKED_TOPIC, (message) => {
+      const { tokenIds = [], userIds = [] } = (message ?? {}) as { tokenIds?: unknown[]; userIds?: unknown[] }
+      // After subscribeTokenRevocations' handler has dropped the cached tokens.
+      setImmediate(() => {
+        void gateway
+          .recheck((p) => tokenIds.includes(p.tokenId) || userIds.includes(p.userId))
+          .catch((err: unknown) => realtimeLogger.warn({ err }, 'checking realtime connections again failed'))
+      })
+    })
     // ──────────────────────────────────────────────────────────────────────────────────────────────────
     // Workers in this process unless `--no-workers` (then `truss worker` runs them).
     if (config.workers) {

@@ -141,6 +141,7 @@ describe('realtime e2e, legacy protocol (graphql-ws) with raw frames', () => {
         sharedSubscribers: 3,
         // Each went live once (authorized and listening), shared or not.
         subscriptionsStarted: startedBefore + 3,
+        slowConsumersDropped: 0,
       }),
     )
     await listening('project:p5')

@@ -9,7 +9,7 @@ import type { Bus } from '../../adapters/bus/types.js'
 import type { Mailer } from '../../adapters/mail/types.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, Forbidden, NotFound } from '../../errors.js'
-import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { publishEvents, recordEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { newId } from '../../ids.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
 import type { BlobsService } from '../blobs/service.js'
@@ -353,7 +353,9 @@ export function createCommentsService(deps: CommentsServiceDeps): CommentsServic
           anchors.map((a) => ({ ...a, comment_id: id })),
         )
         await repo.upsertView(tx, id, actor.userId)
-        return { row, mentions: await notifyMentions(tx, row, targets) }
+        const mentions = await notifyMentions(tx, row, targets)
+        await recordEvents(tx, [{ type: 'CommentCreated', projectId: row.project_id, commentId: id, threadId: null }])
+        return { row, mentions }
       })
       const comment = toComment(row)
       await publish([{ type: 'CommentCreated', projectId: comment.projectId, commentId: id, threadId: null }])
@@ -382,7 +384,11 @@ export function createCommentsService(deps: CommentsServiceDeps): CommentsServic
         await repo.touchComment(tx, thread.id)
         // The replier has seen the thread as it now is.
         await repo.upsertView(tx, thread.id, actor.userId)
-        return { row, mentions: await notifyMentions(tx, row, targets) }
+        const mentions = await notifyMentions(tx, row, targets)
+        await recordEvents(tx, [
+          { type: 'CommentCreated', projectId: row.project_id, commentId: id, threadId: thread.id },
+        ])
+        return { row, mentions }
       })
       const comment = toComment(row)
       await publish([{ type: 'CommentCreated', projectId: comment.projectId, commentId: id, threadId: thread.id }])
@@ -400,7 +406,11 @@ export function createCommentsService(deps: CommentsServiceDeps): CommentsServic
         await load(input.projectId, input.commentId, true, tx)
         const row = await repo.updateText(tx, existing.id, text, toPlainText(text.doc))
         if (row.parent_id !== null) await repo.touchComment(tx, row.parent_id)
-        return { row, mentions: await notifyMentions(tx, row, targets) }
+        const mentions = await notifyMentions(tx, row, targets)
+        await recordEvents(tx, [
+          { type: 'CommentUpdated', projectId: row.project_id, commentId: row.id, threadId: row.parent_id },
+        ])
+        return { row, mentions }
       })
       const comment = toComment(row)
       await publish([
@@ -414,25 +424,28 @@ export function createCommentsService(deps: CommentsServiceDeps): CommentsServic
       const existing = await load(input.projectId, input.commentId)
       if (!mayModerate(actor, existing.author_id))
         throw new Forbidden('Only the author or a project owner can archive or reopen this comment')
-      const row = await repo.updateArchived(sql, existing.id, input.archived)
-      const comment = toComment(row)
-      await publish([
-        {
+      const changed: TrussEvent[] = []
+      const row = await sql.transaction(async (tx) => {
+        const row = await repo.updateArchived(tx, existing.id, input.archived)
+        changed.push({
           type: 'CommentArchived',
-          projectId: comment.projectId,
-          commentId: comment.id,
-          threadId: comment.parentId,
+          projectId: row.project_id,
+          commentId: row.id,
+          threadId: row.parent_id,
           archived: input.archived,
-        },
-      ])
+        })
+        await recordEvents(tx, changed)
+        return row
+      })
+      const comment = toComment(row)
+      await publish(changed)
       return comment
     },
 
     async delete(actor, input) {
       const existing = await load(input.projectId, input.commentId)
       if (existing.author_id !== actor.userId) throw new Forbidden("You cannot delete someone else's comments")
-      await repo.deleteComment(sql, existing.id)
-      await publish([
+      const events: TrussEvent[] = [
         {
           type: 'CommentArchived',
           projectId: existing.project_id,
@@ -440,7 +453,12 @@ export function createCommentsService(deps: CommentsServiceDeps): CommentsServic
           threadId: existing.parent_id,
           archived: true,
         },
-      ])
+      ]
+      await sql.transaction(async (tx) => {
+        await repo.deleteComment(tx, existing.id)
+        await recordEvents(tx, events)
+      })
+      await publish(events)
     },
 
     async markViewed(userId, input) {

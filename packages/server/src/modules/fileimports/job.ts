@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { serializeStream } from '@truss/core'
 import type { Sql } from '../../adapters/sql/types.js'
-import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { publishEvents, recordEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { PermanentJobError, type JobContext, type JobHandler } from '../../jobs/runner.js'
 import type { ModelsService } from '../models/service.js'
 import type { ObjectsService } from '../objects/service.js'
@@ -154,7 +154,12 @@ export function createFileImportJobHandler(deps: FileImportJobDeps): JobHandler<
         { tx, model },
       )
       events.push(versionCreatedEvent(version))
-      return fileImports.setStatus(tx, upload.id, CONVERTED_STATUS.completed, { message, versionId: version.id })
+      const done = await fileImports.setStatus(tx, upload.id, CONVERTED_STATUS.completed, {
+        message,
+        versionId: version.id,
+      })
+      await recordEvents(tx, events)
+      return done
     })
     await publishEvents(deps.bus, events, deps.logger)
     await announce(done)

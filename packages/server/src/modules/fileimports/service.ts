@@ -6,7 +6,7 @@
 import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput } from '../../errors.js'
-import { publishEvents, type EventLogger } from '../../events.js'
+import { publishEvents, recordEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import type { JobQueue } from '../../jobs/index.js'
 
 export const CONVERTED_STATUS = { queued: 0, converting: 1, completed: 2, error: 3 } as const
@@ -125,11 +125,12 @@ export function createFileImportsService(deps: {
     },
 
     async announce(upload, created) {
-      await publishEvents(
-        deps.bus,
-        [{ type: 'FileUploadUpdated', projectId: upload.projectId, fileUploadId: upload.id, created }],
-        deps.logger,
-      )
+      const events: TrussEvent[] = [
+        { type: 'FileUploadUpdated', projectId: upload.projectId, fileUploadId: upload.id, created },
+      ]
+      // Its own statement, right after the status change committed: subscribers re-read the status anyway.
+      await recordEvents(sql, events)
+      await publishEvents(deps.bus, events, deps.logger)
     },
 
     async get(id, db = sql) {

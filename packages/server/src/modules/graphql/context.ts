@@ -71,7 +71,8 @@ export interface GraphqlDeps {
 }
 
 /** The transport's event source: an async iterable of the bus messages published on `topic`. */
-export type Subscribe = (topic: string) => AsyncIterable<unknown>
+/** A topic's change feed; with `since`, first the events after that seq (a resuming client, realtime/hub.ts). */
+export type Subscribe = (topic: string, options?: { since?: number | undefined }) => AsyncIterable<unknown>
 
 export interface Loaders {
   users: DataLoader<string, User | null>
@@ -134,6 +135,8 @@ export interface GraphqlContext {
   deps: GraphqlDeps
   loaders: Loaders
   subscribe?: Subscribe
+  /** The last seq a resuming subscription's client saw (the realtime transport sets it per operation). */
+  resumeFrom?: number
 }
 
 function byId<T extends { id: string }>(ids: readonly string[], items: readonly T[]): (T | null)[] {

@@ -10,7 +10,7 @@
  * event object.
  */
 import { Unauthenticated } from '../../errors.js'
-import { isTrussEvent, projectTopic, userTopic, type TrussEvent } from '../../events.js'
+import { isTrussEvent, projectTopic, userTopic, withSeqOf, type TrussEvent } from '../../events.js'
 import type { Bus } from '../../adapters/bus/types.js'
 import { createProjectAccessCache, type ProjectAccessCache } from '../policy/access-cache.js'
 import { createLoaders, type GraphqlContext, type GraphqlDeps, type Subscribe } from './context.js'
@@ -163,7 +163,8 @@ function shaped<T>(
           // Loaders cache for one event: a connection's context lives as long as the connection.
           ctx.loaders = createLoaders(ctx.deps, ctx.principal)
           const value = await shape(next.value)
-          if (value !== undefined) return { value, done: false }
+          // The event's seq goes on with its payload, for clients that resume (realtime/connection.ts).
+          if (value !== undefined) return { value: withSeqOf(value, next.value), done: false }
         }
       } catch (error) {
         end()
@@ -189,7 +190,7 @@ function userSubscription<T>(
 ): AsyncIterableIterator<T> {
   if (ctx.principal === null) throw new Unauthenticated()
   const userId = ctx.principal.userId
-  const source = requireSubscribe(ctx)(userTopic(userId))[Symbol.asyncIterator]()
+  const source = requireSubscribe(ctx)(userTopic(userId), { since: ctx.resumeFrom })[Symbol.asyncIterator]()
   return shaped(ctx, source, (event) => shape(event, userId))
 }
 
@@ -222,7 +223,7 @@ export function projectSubscription<T>(
       let source: AsyncIterator<unknown> | undefined
       try {
         await hold.ready
-        source = subscribe(topicOf(projectId))[Symbol.asyncIterator]()
+        source = subscribe(topicOf(projectId), { since: ctx.resumeFrom })[Symbol.asyncIterator]()
         const epoch = node.access.epoch(projectId)
         const access = await ctx.deps.policy.requireProject(principal, projectId, 'read')
         node.access.remember(projectId, principal, access, epoch)

@@ -6,7 +6,7 @@
 import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound, toDomainError } from '../../errors.js'
-import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { commitWithEvents, publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
 import { createActivityService, type ActivityService } from '../activity/service.js'
 import { newId } from '../../ids.js'
@@ -223,9 +223,13 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
       const description = validDescription(input.description)
       let row: ModelRow
       try {
-        row = await sql.transaction((tx) =>
-          insertWithActivity(tx, { projectId: input.projectId, name, description, actorId: input.actorId }),
-        )
+        row = (
+          await commitWithEvents(
+            sql,
+            (tx) => insertWithActivity(tx, { projectId: input.projectId, name, description, actorId: input.actorId }),
+            (row) => [{ type: 'ModelCreated', projectId: row.project_id, modelId: row.id }],
+          )
+        ).result
       } catch (err) {
         if (isUniqueViolation(err)) {
           throw new BadUserInput('A branch with this name already exists', {
@@ -247,21 +251,27 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
       }
       let row: ModelRow
       try {
-        row = await sql.transaction(async (tx) => {
-          const before = await lockModel(tx, input.projectId, input.id)
-          if (before === null) throw new NotFound('model', input.id)
-          const after = (await updateModel(tx, input.projectId, input.id, changes))!
-          await activity.record(tx, {
-            projectId: input.projectId,
-            userId: input.actorId,
-            resourceType: 'branch',
-            resourceId: input.id,
-            actionType: 'branch_update',
-            info: { old: { name: before.name, description: before.description }, new: changes },
-          })
-          await deps.projects?.touch(tx, input.projectId)
-          return after
-        })
+        row = (
+          await commitWithEvents(
+            sql,
+            async (tx) => {
+              const before = await lockModel(tx, input.projectId, input.id)
+              if (before === null) throw new NotFound('model', input.id)
+              const after = (await updateModel(tx, input.projectId, input.id, changes))!
+              await activity.record(tx, {
+                projectId: input.projectId,
+                userId: input.actorId,
+                resourceType: 'branch',
+                resourceId: input.id,
+                actionType: 'branch_update',
+                info: { old: { name: before.name, description: before.description }, new: changes },
+              })
+              await deps.projects?.touch(tx, input.projectId)
+              return after
+            },
+            () => [{ type: 'ModelUpdated', projectId: input.projectId, modelId: input.id }],
+          )
+        ).result
       } catch (err) {
         if (isUniqueViolation(err)) {
           throw new BadUserInput('A branch with this name already exists', {
@@ -276,20 +286,24 @@ export function createModelsService(deps: ModelsServiceDeps): ModelsService {
     },
 
     async delete(input) {
-      await sql.transaction(async (tx) => {
-        const before = await lockModel(tx, input.projectId, input.id)
-        if (before === null) throw new NotFound('model', input.id)
-        await deleteModel(tx, input.projectId, input.id)
-        await activity.record(tx, {
-          projectId: input.projectId,
-          userId: input.actorId,
-          resourceType: 'branch',
-          resourceId: input.id,
-          actionType: 'branch_delete',
-          info: { branch: { id: before.id, name: before.name } },
-        })
-        await deps.projects?.touch(tx, input.projectId)
-      })
+      await commitWithEvents(
+        sql,
+        async (tx) => {
+          const before = await lockModel(tx, input.projectId, input.id)
+          if (before === null) throw new NotFound('model', input.id)
+          await deleteModel(tx, input.projectId, input.id)
+          await activity.record(tx, {
+            projectId: input.projectId,
+            userId: input.actorId,
+            resourceType: 'branch',
+            resourceId: input.id,
+            actionType: 'branch_delete',
+            info: { branch: { id: before.id, name: before.name } },
+          })
+          await deps.projects?.touch(tx, input.projectId)
+        },
+        () => [{ type: 'ModelDeleted', projectId: input.projectId, modelId: input.id }],
+      )
       await publish([{ type: 'ModelDeleted', projectId: input.projectId, modelId: input.id }])
     },
 

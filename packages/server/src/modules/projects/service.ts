@@ -5,7 +5,7 @@
 import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
-import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { commitWithEvents, publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
 import { createActivityService, type ActivityService } from '../activity/service.js'
 import { newId } from '../../ids.js'
@@ -192,30 +192,34 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
       const name = validName(input.name)
       const description = validDescription(input.description ?? null)
       const visibility = validVisibility(input.visibility ?? 'private')
-      const row = await sql.transaction(async (tx) => {
-        const project = await insertProject(tx, { id: newId(), name, description, visibility })
-        if (!(await upsertRole(tx, { projectId: project.id, userId: input.ownerId, role: 'stream:owner' }))) {
-          throw new NotFound('user', input.ownerId)
-        }
-        if (input.withDefaultModel !== false) {
-          await insertModel(tx, {
-            id: newId(),
+      const { result: row, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const project = await insertProject(tx, { id: newId(), name, description, visibility })
+          if (!(await upsertRole(tx, { projectId: project.id, userId: input.ownerId, role: 'stream:owner' }))) {
+            throw new NotFound('user', input.ownerId)
+          }
+          if (input.withDefaultModel !== false) {
+            await insertModel(tx, {
+              id: newId(),
+              projectId: project.id,
+              name: DEFAULT_MODEL_NAME,
+              authorId: input.ownerId,
+            })
+          }
+          await activity.record(tx, {
             projectId: project.id,
-            name: DEFAULT_MODEL_NAME,
-            authorId: input.ownerId,
+            userId: input.ownerId,
+            resourceType: 'stream',
+            resourceId: project.id,
+            actionType: 'stream_create',
+            info: { stream: { id: project.id, name, description, visibility } },
           })
-        }
-        await activity.record(tx, {
-          projectId: project.id,
-          userId: input.ownerId,
-          resourceType: 'stream',
-          resourceId: project.id,
-          actionType: 'stream_create',
-          info: { stream: { id: project.id, name, description, visibility } },
-        })
-        return project
-      })
-      await publish([{ type: 'ProjectCreated', projectId: row.id, userId: input.ownerId }])
+          return project
+        },
+        (project) => [{ type: 'ProjectCreated', projectId: project.id, userId: input.ownerId }],
+      )
+      await publish(events)
       return toProject(row)
     },
 
@@ -233,50 +237,58 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
       if (input.visibility !== undefined && input.visibility !== null) {
         changes.visibility = validVisibility(input.visibility)
       }
-      const row = await sql.transaction(async (tx) => {
-        const before = await lockProject(tx, input.id)
-        if (before === null) throw new NotFound('project', input.id)
-        const after = await updateProject(tx, input.id, changes)
-        if (after === null) throw new NotFound('project', input.id)
-        await activity.record(tx, {
-          projectId: input.id,
-          userId: input.actorId,
-          resourceType: 'stream',
-          resourceId: input.id,
-          actionType: 'stream_update',
-          info: {
-            old: { name: before.name, description: before.description, visibility: before.visibility },
-            new: changes,
-          },
-        })
-        return after
-      })
-      await publish([{ type: 'ProjectUpdated', projectId: input.id }])
+      const { result: row, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const before = await lockProject(tx, input.id)
+          if (before === null) throw new NotFound('project', input.id)
+          const after = await updateProject(tx, input.id, changes)
+          if (after === null) throw new NotFound('project', input.id)
+          await activity.record(tx, {
+            projectId: input.id,
+            userId: input.actorId,
+            resourceType: 'stream',
+            resourceId: input.id,
+            actionType: 'stream_update',
+            info: {
+              old: { name: before.name, description: before.description, visibility: before.visibility },
+              new: changes,
+            },
+          })
+          return after
+        },
+        () => [{ type: 'ProjectUpdated', projectId: input.id }],
+      )
+      await publish(events)
       return toProject(row)
     },
 
     async delete(projectId, actorId) {
-      const members = await sql.transaction(async (tx) => {
-        const project = await lockProject(tx, projectId)
-        if (project === null) return null
-        const team = await selectTeam(tx, projectId)
-        // Recorded while the project still exists, so activity sinks (webhooks) see what it had.
-        await activity.record(tx, {
-          projectId,
-          userId: actorId,
-          resourceType: 'stream',
-          resourceId: projectId,
-          actionType: 'stream_delete',
-          info: { stream: { id: project.id, name: project.name } },
-        })
-        await deleteProject(tx, projectId)
-        return team.map((m) => m.user_id)
-      })
+      const { result: members, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const project = await lockProject(tx, projectId)
+          if (project === null) return null
+          const team = await selectTeam(tx, projectId)
+          // Recorded while the project still exists, so activity sinks (webhooks) see what it had.
+          await activity.record(tx, {
+            projectId,
+            userId: actorId,
+            resourceType: 'stream',
+            resourceId: projectId,
+            actionType: 'stream_delete',
+            info: { stream: { id: project.id, name: project.name } },
+          })
+          await deleteProject(tx, projectId)
+          return team.map((m) => m.user_id)
+        },
+        (members): TrussEvent[] => (members === null ? [] : [{ type: 'ProjectDeleted', projectId, userIds: members }]),
+      )
       if (members === null) return false
       // After commit: the objects are unreachable once the project row is gone, so a crash here leaves
       // garbage, never a project missing its objects.
       await deps.objects?.deleteProjectObjects(projectId)
-      await publish([{ type: 'ProjectDeleted', projectId, userIds: members }])
+      await publish(events)
       return true
     },
 
@@ -326,37 +338,38 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
 
     async setRole(input) {
       if (!isProjectRole(input.role)) throw new BadUserInput(`Role must be one of ${PROJECT_ROLES.join(', ')}`)
-      const changed = await sql.transaction(async (tx) => {
-        if ((await lockProject(tx, input.projectId)) === null) throw new NotFound('project', input.projectId)
-        const owners = await lockOwners(tx, input.projectId)
-        if (input.role !== 'stream:owner' && owners.length === 1 && owners[0] === input.userId) throw new LastOwner()
-        if (!(await upsertRole(tx, input))) throw new NotFound('user', input.userId)
-        const invite = input.fromInvite ?? null
-        if (invite !== null) await invite.consumeInvite(tx)
-        await activity.record(
-          tx,
-          invite === null
-            ? {
-                projectId: input.projectId,
-                userId: input.actorId ?? null,
-                resourceType: 'user',
-                resourceId: input.userId,
-                actionType: 'stream_permissions_add',
-                info: { targetUser: input.userId, role: input.role },
-              }
-            : {
-                projectId: input.projectId,
-                userId: input.userId,
-                resourceType: 'user',
-                resourceId: input.userId,
-                actionType: 'stream_permissions_invite_accepted',
-                info: { inviterUser: invite.inviterId, role: input.role },
-              },
-        )
-        return true
-      })
-      if (changed) {
-        await publish([
+      const { result: changed, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          if ((await lockProject(tx, input.projectId)) === null) throw new NotFound('project', input.projectId)
+          const owners = await lockOwners(tx, input.projectId)
+          if (input.role !== 'stream:owner' && owners.length === 1 && owners[0] === input.userId) throw new LastOwner()
+          if (!(await upsertRole(tx, input))) throw new NotFound('user', input.userId)
+          const invite = input.fromInvite ?? null
+          if (invite !== null) await invite.consumeInvite(tx)
+          await activity.record(
+            tx,
+            invite === null
+              ? {
+                  projectId: input.projectId,
+                  userId: input.actorId ?? null,
+                  resourceType: 'user',
+                  resourceId: input.userId,
+                  actionType: 'stream_permissions_add',
+                  info: { targetUser: input.userId, role: input.role },
+                }
+              : {
+                  projectId: input.projectId,
+                  userId: input.userId,
+                  resourceType: 'user',
+                  resourceId: input.userId,
+                  actionType: 'stream_permissions_invite_accepted',
+                  info: { inviterUser: invite.inviterId, role: input.role },
+                },
+          )
+          return true
+        },
+        (): TrussEvent[] => [
           {
             type: 'ProjectRoleChanged',
             projectId: input.projectId,
@@ -364,27 +377,33 @@ export function createProjectsService(deps: ProjectsServiceDeps): ProjectsServic
             role: input.role,
             actorId: input.actorId ?? null,
           },
-        ])
-      }
+        ],
+      )
+      if (changed) await publish(events)
     },
 
     async removeRole(projectId, userId, actorId = null) {
-      const removed = await sql.transaction(async (tx) => {
-        if ((await lockProject(tx, projectId)) === null) return false
-        const owners = await lockOwners(tx, projectId)
-        if (owners.length === 1 && owners[0] === userId) throw new LastOwner()
-        if (!(await deleteRole(tx, projectId, userId))) return false
-        await activity.record(tx, {
-          projectId,
-          userId: actorId,
-          resourceType: 'user',
-          resourceId: userId,
-          actionType: 'stream_permissions_remove',
-          info: { targetUser: userId },
-        })
-        return true
-      })
-      if (removed) await publish([{ type: 'ProjectRoleChanged', projectId, userId, role: null, actorId }])
+      const { result: removed, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          if ((await lockProject(tx, projectId)) === null) return false
+          const owners = await lockOwners(tx, projectId)
+          if (owners.length === 1 && owners[0] === userId) throw new LastOwner()
+          if (!(await deleteRole(tx, projectId, userId))) return false
+          await activity.record(tx, {
+            projectId,
+            userId: actorId,
+            resourceType: 'user',
+            resourceId: userId,
+            actionType: 'stream_permissions_remove',
+            info: { targetUser: userId },
+          })
+          return true
+        },
+        (removed): TrussEvent[] =>
+          removed ? [{ type: 'ProjectRoleChanged', projectId, userId, role: null, actorId }] : [],
+      )
+      await publish(events)
       return removed
     },
   }

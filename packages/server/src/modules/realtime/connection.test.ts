@@ -224,8 +224,8 @@ describe('realtime connection, legacy protocol (graphql-ws)', () => {
     expect(hub.stats()).toEqual({ topics: 1, subscribers: 1 })
   })
 
-  it('disconnects a client whose send buffer passes the bound', async () => {
-    const { socket, send, hub, live } = setup('legacy')
+  it('closes a client whose send buffer passes the bound with 4008, and cuts it a second later', async () => {
+    const { socket, send, hub, live, clock } = setup('legacy')
     send({ type: 'connection_init', payload: { Authorization: 'good' } })
     await flush()
     send(start('1'))
@@ -235,8 +235,10 @@ describe('realtime connection, legacy protocol (graphql-ws)', () => {
     await hub.publish('project:p1', { id: 'v1', type: 'CREATED' })
     await flush()
     expect(socket.take()).toEqual([])
-    expect(socket.terminated).toBe(true)
+    expect(socket.closedWith?.code).toBe(4008)
     expect(hub.stats().subscribers).toBe(0)
+    clock.advance(1000)
+    expect(socket.terminated).toBe(true)
   })
 
   it('closes a connection that never sends connection_init (4408)', () => {

@@ -5,10 +5,10 @@
  * touches state; a malformed frame gets a protocol error, never an exception.
  */
 import {
+  createSourceEventStream,
   execute,
   getOperationAST,
   GraphQLError,
-  subscribe,
   type ExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -28,7 +28,9 @@ import {
   type OperationPayload,
   type ProtocolKind,
   textFrame,
+  trussExtensionOf,
 } from './protocol.js'
+import { seqOf } from '../../events.js'
 // Parsed and validated documents, shared with the HTTP route (clients start the same few subscriptions).
 import { documentCacheOf, type PreparedDocument } from '../graphql/document-cache.js'
 import { canonicalKey, createEnvelope, type SharedSubscriptions } from './shared.js'
@@ -90,9 +92,18 @@ export interface ConnectionOptions<P, C> {
   sharing?: { subscriptions: SharedSubscriptions; principalKey(principal: P): string | null }
   /** Called each time a subscription is live: authorized, listening to the change feed, events from now on arrive. */
   onSubscriptionLive?: () => void
+  /** Called when a client is dropped for a full send buffer. */
+  onSlowConsumer?: () => void
+  /**
+   * The context for an operation that resumes from `since` (`extensions.truss.since`): the change feed reads it
+   * to replay what the client missed. Without it, resuming operations are refused.
+   */
+  resumeContext?(context: C, since: number): C
+  /** Whether a verified principal may hold a connection (e.g. not an archived user). Default: any. */
+  mayConnect?(principal: P): boolean
 }
 
-export interface Connection {
+export interface Connection<P = unknown> {
   readonly id: string
   /** One inbound text frame. */
   receive(raw: string): void
@@ -102,12 +113,16 @@ export interface Connection {
   operationCount(): number
   /** Close from the server side (shutdown). */
   close(code: number, reason: string): void
+  /** Verify the connection's token again (revoked, or its user's role changed); close it when refused. */
+  recheck(): Promise<void>
+  /** The principal once authenticated. */
+  principal(): P | null
 }
 
 type State<P, C> =
   | { state: 'awaiting-init'; cancelInitTimeout: () => void }
   | { state: 'authenticating' }
-  | { state: 'ready'; principal: P; context: C; stopKeepAlive: () => void }
+  | { state: 'ready'; principal: P; context: C; token: string; stopKeepAlive: () => void }
   | { state: 'closed' }
 
 interface Operation {
@@ -148,7 +163,7 @@ export function createConnection<P, C>(
   options: ConnectionOptions<P, C>,
   /** The token to use when `connection_init` carries none (the web app's session cookie, checked same-site). */
   sessionToken: string | null = null,
-): Connection {
+): Connection<P> {
   const { schema, clock } = options
   let log = options.logger.child({ connection: id, protocol: kind })
   const operations = new Map<string, Operation>()
@@ -172,8 +187,11 @@ export function createConnection<P, C>(
     // Checked before each send, so a connection holds at most the bound plus one message.
     if (socket.bufferedAmount > options.maxBufferedBytes) {
       log.warn({ bufferedBytes: socket.bufferedAmount }, 'dropping a client that does not read its messages')
+      options.onSlowConsumer?.()
       end()
-      socket.terminate()
+      // The close frame waits behind the unsent bytes; a client that still reads nothing is cut after a second.
+      socket.close(CloseCode.SlowConsumer, 'Send buffer full: read faster, or reconnect and resume')
+      clock.setTimeout(() => socket.terminate(), 1000)
       return
     }
     socket.sendFrame(frame)
@@ -215,6 +233,7 @@ export function createConnection<P, C>(
     let context: C | undefined
     try {
       if (token !== null) principal = await options.verifyToken(token)
+      if (principal !== null && options.mayConnect && !options.mayConnect(principal)) principal = null
       if (principal !== null) context = await options.buildContext(principal, { id })
     } catch (error) {
       log.error({ err: error }, 'authenticating a realtime connection failed')
@@ -222,7 +241,7 @@ export function createConnection<P, C>(
     }
     if (state.state !== 'authenticating') return
     if (principal === null || context === undefined) return refuse(token === null)
-    const ready = { principal, context }
+    const ready = { principal, context, token: token! }
     log = log.child({ userId: (principal as { userId?: unknown }).userId })
     if (kind === 'legacy') {
       state = {
@@ -304,6 +323,14 @@ export function createConnection<P, C>(
     }
     if (validationErrors.length > 0) return finishWith(opId, { errors: validationErrors }, true)
 
+    const truss = trussExtensionOf(payload.extensions)
+    if (truss?.since !== undefined) {
+      if (!options.resumeContext) {
+        operations.delete(opId)
+        return sendOperationError(opId, [{ message: 'This server cannot resume subscriptions' }])
+      }
+      context = options.resumeContext(context, truss.since)
+    }
     const args = {
       schema,
       document,
@@ -312,7 +339,7 @@ export function createConnection<P, C>(
       contextValue: context,
     }
     const isSubscription = getOperationAST(document, operationName)?.operation === 'subscription'
-    const result = isSubscription ? await subscribe(args) : await execute(args)
+    const result = isSubscription ? await subscribeWithSeq(args, truss !== null) : await execute(args)
     if (!(Symbol.asyncIterator in result)) {
       if (current(opId, operation)) finishWith(opId, result, isSubscription)
       return
@@ -461,5 +488,62 @@ export function createConnection<P, C>(
     close(code, reason) {
       closeSocket(code, reason)
     },
+
+    async recheck() {
+      if (state.state !== 'ready') return
+      const { token } = state
+      let principal: P | null = null
+      try {
+        principal = await options.verifyToken(token)
+      } catch (error) {
+        // Keep the connection: the next change or reconnection checks again.
+        log.warn({ err: error }, 'checking a realtime connection again failed')
+        return
+      }
+      if (principal !== null && (!options.mayConnect || options.mayConnect(principal))) return
+      log.info('closing a realtime connection whose token no longer grants access')
+      closeSocket(CloseCode.Forbidden, 'Forbidden')
+    },
+
+    principal() {
+      return state.state === 'ready' ? state.principal : null
+    },
   }
+}
+
+/**
+ * graphql-js `subscribe`, but each result of a source event that carries an outbox seq (events.ts `seqOf`)
+ * reports it in `extensions.truss.seq` when `withSeq` (the client sent a `truss` extension).
+ */
+async function subscribeWithSeq(
+  args: Parameters<typeof execute>[0],
+  withSeq: boolean,
+): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult>> {
+  const source = await createSourceEventStream(args)
+  if (!(Symbol.asyncIterator in source)) return source
+  const events = source[Symbol.asyncIterator]()
+  const map = async (event: unknown): Promise<ExecutionResult> => {
+    const result = await execute({ ...args, rootValue: event })
+    const seq = withSeq ? seqOf(event) : undefined
+    return seq === undefined ? result : { ...result, extensions: { ...result.extensions, truss: { seq } } }
+  }
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    async next() {
+      const next = await events.next()
+      if (next.done) return { value: undefined, done: true }
+      return { value: await map(next.value), done: false }
+    },
+    async return() {
+      await events.return?.()
+      return { value: undefined, done: true }
+    },
+    async throw(error: unknown) {
+      await events.return?.()
+      throw error
+    },
+    [Symbol.asyncIterator]() {
+      return iterator
+    },
+  }
+  return iterator
 }

@@ -50,9 +50,13 @@ export interface RealtimeGatewayOptions<P, C> {
   sessionToken?(request: IncomingMessage): string | null
   /** Defaults to the app's logger. */
   logger?: Logger
+  /** The context of an operation resuming from `since` (connection.ts); without it resuming is refused. */
+  resumeContext?(context: C, since: number): C
+  /** Whether a verified principal may hold a connection (archived users may not). Default: any. */
+  mayConnect?(principal: P): boolean
 }
 
-export interface RealtimeGateway {
+export interface RealtimeGateway<P = unknown> {
   /**
    * `sharedExecutions`: graphql-js event streams run for shared subscriptions (one per group);
    * `sharedSubscribers`: the live operations they serve; `subscriptionsStarted`: subscriptions that went live
@@ -64,7 +68,14 @@ export interface RealtimeGateway {
     sharedExecutions: number
     sharedSubscribers: number
     subscriptionsStarted: number
+    /** Clients closed (4008) because their send buffer passed `maxBufferedBytes`. */
+    slowConsumersDropped: number
   }
+  /**
+   * Verify again the tokens of the connections `which` selects (their token was revoked, or their user's role
+   * changed); those refused now are closed (4403). Resolves when every check is done.
+   */
+  recheck(which: (principal: P) => boolean): Promise<void>
   /** Close every connection (1001) and stop taking upgrades. Also runs on the app's `preClose`. */
   close(): Promise<void>
 }
@@ -86,13 +97,17 @@ export const REALTIME_DEFAULTS = {
 export function attachRealtimeGateway<P, C>(
   app: FastifyInstance,
   options: RealtimeGatewayOptions<P, C>,
-): RealtimeGateway {
+): RealtimeGateway<P> {
   const settings = { ...REALTIME_DEFAULTS, ...definedOnly(options) }
   const logger = (options.logger ?? (app.log as Logger) ?? pino()).child({ module: 'realtime' })
   const shared = createSharedSubscriptions(logger)
   let subscriptionsStarted = 0
+  let slowConsumersDropped = 0
   const connectionOptions = {
     onSubscriptionLive: () => void (subscriptionsStarted += 1),
+    onSlowConsumer: () => void (slowConsumersDropped += 1),
+    ...(options.resumeContext ? { resumeContext: options.resumeContext } : {}),
+    ...(options.mayConnect ? { mayConnect: options.mayConnect } : {}),
     schema: options.schema,
     verifyToken: options.verifyToken,
     buildContext: options.buildContext,
@@ -120,7 +135,7 @@ export function attachRealtimeGateway<P, C>(
     // Answer with the protocol we will speak; none we know → no header, and the socket is closed below.
     handleProtocols: (offered) => pickProtocol(offered)?.subprotocol ?? false,
   })
-  const connections = new Map<WebSocket, Connection>()
+  const connections = new Map<WebSocket, Connection<P>>()
   let nextId = 0
   let closing = false
 
@@ -186,7 +201,15 @@ export function attachRealtimeGateway<P, C>(
         sharedExecutions: groups,
         sharedSubscribers: members,
         subscriptionsStarted,
+        slowConsumersDropped,
       }
+    },
+    async recheck(which) {
+      const selected = [...connections.values()].filter((connection) => {
+        const principal = connection.principal()
+        return principal !== null && which(principal)
+      })
+      await Promise.all(selected.map((connection) => connection.recheck()))
     },
     close,
   }

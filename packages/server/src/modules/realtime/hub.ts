@@ -6,14 +6,27 @@
  *
  * Each subscriber has a bounded queue: a subscriber that falls behind is dropped (its iterator throws
  * `SubscriberLagged`), the server's memory never grows with a slow reader.
+ *
+ * With a `source` (the node's outbox tailer, tailer.ts) events come from the outbox instead of the bus, carry
+ * their seq, and a subscriber may resume: `subscribe(topic, { since })` first replays the topic's events after
+ * `since`, then live ones, with neither a duplicate nor a gap at the switch-over.
  */
 import type { Logger } from 'pino'
 import type { Bus } from '../../adapters/bus/types.js'
+import { seqOf } from '../../events.js'
+import type { Replay } from './tailer.js'
 
 export const DEFAULT_MAX_QUEUED_EVENTS = 256
 
 export interface RealtimeHubOptions {
   bus: Bus
+  /**
+   * Where a topic's events come from; default the bus. In the server: the node's outbox tailer for the change
+   * feed's topics, the bus for ephemeral ones (presence).
+   */
+  sourceOf?(topic: string): Pick<Bus, 'subscribe'>
+  /** A topic's events after a seq up to where live delivery stands; needed for `since`. */
+  replay?(topic: string, since: number): Promise<Replay>
   /** Events a subscriber may have waiting before it is dropped. Default 256. */
   maxQueuedEvents?: number
   logger?: Logger
@@ -34,8 +47,11 @@ export interface TopicSubscription<T> extends AsyncIterableIterator<T> {
 }
 
 export interface RealtimeHub {
-  /** Events published on `topic` (on any node) from now on, until `return()` is called. */
-  subscribe<T = unknown>(topic: string): TopicSubscription<T>
+  /**
+   * Events published on `topic` (on any node) from now on, until `return()` is called; with `since`, first
+   * the events after that seq (the iterator throws `ResumeReset` when they are no longer kept).
+   */
+  subscribe<T = unknown>(topic: string, options?: SubscribeOptions): TopicSubscription<T>
   /** Publish an event to every subscriber of `topic` on every node. */
   publish(topic: string, event: unknown): Promise<void>
   /** True once the node's bus subscription for `topic` is active. */
@@ -43,6 +59,11 @@ export interface RealtimeHub {
   stats(): { topics: number; subscribers: number }
   /** End every subscription and leave every topic. */
   close(): Promise<void>
+}
+
+export interface SubscribeOptions {
+  /** The last seq the subscriber saw: replay what came after it, then go live. */
+  since?: number | undefined
 }
 
 /** The subscriber did not keep up with its topic and was dropped; subscribe again to resume. */
@@ -97,7 +118,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       return existing
     }
     const topic: Topic = { subscribers: new Set([subscriber]), listening: false, unsubscribe: Promise.resolve(null) }
-    topic.unsubscribe = bus
+    topic.unsubscribe = (options.sourceOf?.(name) ?? bus)
       .subscribe(name, (event) => {
         // Iterate a copy: a subscriber may leave (or be dropped) while we deliver.
         for (const each of [...topic.subscribers]) each.deliver(event)
@@ -127,8 +148,12 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       .catch((error: unknown) => logger?.warn({ err: error, topic: name }, 'bus unsubscribe failed'))
   }
 
-  function subscribe<T>(name: string): TopicSubscription<T> {
+  function subscribe<T>(name: string, subscribeOptions: SubscribeOptions = {}): TopicSubscription<T> {
     if (closed) return endedSubscription<T>()
+    const since = subscribeOptions.since
+    // Resuming: live events wait here while the replay is read, then go after it.
+    let held: T[] | null = since !== undefined ? [] : null
+    let bound = maxQueued
     const queue: T[] = []
     let waiting: { resolve(result: IteratorResult<T, undefined>): void; reject(error: Error): void } | null = null
     let failure: Error | null = null
@@ -153,26 +178,42 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       pending?.resolve(result)
     }
 
+    /** Replayed seqs: a hole that filled late may also arrive live. */
+    const replayed = new Set<number>()
+    function accept(event: unknown): void {
+      if (listener) {
+        try {
+          listener(event as T)
+        } catch (error) {
+          logger?.error({ err: error, topic: name }, 'topic listener failed')
+        }
+        return
+      }
+      if (waiting) {
+        settle({ value: event as T, done: false })
+        return
+      }
+      if (queue.length >= bound) {
+        subscriber.fail(new SubscriberLagged(name, maxQueued))
+        return
+      }
+      queue.push(event as T)
+    }
+
     const subscriber: Subscriber = {
       deliver(event) {
         if (done) return
-        if (listener) {
-          try {
-            listener(event as T)
-          } catch (error) {
-            logger?.error({ err: error, topic: name }, 'topic listener failed')
-          }
+        if (held !== null) {
+          if (held.length >= maxQueued) subscriber.fail(new SubscriberLagged(name, maxQueued))
+          else held.push(event as T)
           return
         }
-        if (waiting) {
-          settle({ value: event as T, done: false })
-          return
+        if (since !== undefined) {
+          const seq = seqOf(event)
+          // Seen by the client before it resumed, or replayed already.
+          if (seq !== undefined && (seq <= since || replayed.has(seq))) return
         }
-        if (queue.length >= maxQueued) {
-          subscriber.fail(new SubscriberLagged(name, maxQueued))
-          return
-        }
-        queue.push(event as T)
+        accept(event)
       },
       fail(error) {
         if (done) return
@@ -193,6 +234,26 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 
     const topic = join(name, subscriber)
     const ready = topic.unsubscribe.then(() => undefined)
+    if (since !== undefined) {
+      void ready
+        .then(async () => {
+          if (done) return
+          if (!options.replay) throw new Error('This node cannot resume subscriptions')
+          const replay = await options.replay(name, since)
+          if (done) return
+          const pending = held ?? []
+          held = null
+          // The replay may be longer than the live bound; what follows it is bounded again once it drained.
+          bound = maxQueued + replay.events.length
+          for (const event of replay.events) {
+            const seq = seqOf(event)
+            if (seq !== undefined) replayed.add(seq)
+            if (!done) accept(event)
+          }
+          for (const event of pending) subscriber.deliver(event)
+        })
+        .catch((error: unknown) => subscriber.fail(error instanceof Error ? error : new Error(String(error))))
+    }
 
     const iterator: TopicSubscription<T> = {
       ready,
@@ -203,7 +264,10 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
         if (done) notifyEnded(failure)
       },
       next() {
-        if (queue.length > 0) return Promise.resolve({ value: queue.shift()!, done: false })
+        if (queue.length > 0) {
+          if (queue.length <= maxQueued) bound = maxQueued
+          return Promise.resolve({ value: queue.shift()!, done: false })
+        }
         if (failure) {
           const error = failure
           failure = null

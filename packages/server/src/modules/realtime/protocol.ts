@@ -47,7 +47,21 @@ export const CloseCode = {
   ConnectionInitTimeout: 4408,
   SubscriberAlreadyExists: 4409,
   TooManyInitialisationRequests: 4429,
+  /** Truss: the client did not read its messages and its send buffer passed the bound; reconnect and resume. */
+  SlowConsumer: 4008,
 } as const
+
+/**
+ * The Truss extension of an operation's `extensions`: `truss: { since }` resumes from the last seq the client
+ * saw; any `truss` object asks for each result's seq in `extensions.truss.seq`. Speckle's clients send neither.
+ */
+const trussExtension = z.object({ since: z.number().int().nonnegative().optional() })
+
+export function trussExtensionOf(extensions: Record<string, unknown> | null | undefined): { since?: number } | null {
+  if (!extensions || !('truss' in extensions)) return null
+  const parsed = trussExtension.safeParse(extensions.truss ?? {})
+  return parsed.success ? parsed.data : null
+}
 
 // ---- inbound (client → server) ----
 

@@ -6,7 +6,7 @@
 import type { Bus } from '../../adapters/bus/types.js'
 import type { Sql, SqlExecutor } from '../../adapters/sql/types.js'
 import { BadUserInput, NotFound } from '../../errors.js'
-import { publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
+import { commitWithEvents, publishEvents, type EventLogger, type TrussEvent } from '../../events.js'
 import { decodeCursor, pageSize, toPage, type Page } from '../../pagination.js'
 import { createActivityService, type ActivityService } from '../activity/service.js'
 import { newId } from '../../ids.js'
@@ -221,109 +221,124 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
         return version
       }
       if (options !== undefined) return toVersion(await write(options.tx))
-      const row = await sql.transaction(write)
-      await publish([{ type: 'VersionCreated', projectId: row.project_id, modelId: row.model_id, versionId: row.id }])
+      const { result: row, events } = await commitWithEvents(sql, write, (row) => [
+        { type: 'VersionCreated', projectId: row.project_id, modelId: row.model_id, versionId: row.id },
+      ])
+      await publish(events)
       return toVersion(row)
     },
 
     async update(input) {
       const message = checkLength(input.message, MAX_MESSAGE_LENGTH, 'A version message')
-      const row = await sql.transaction(async (tx) => {
-        const [before] = await lockVersions(tx, input.projectId, [input.versionId])
-        if (before === undefined) throw new NotFound('version', input.versionId)
-        const after = await updateVersionMessage(tx, before.id, message)
-        await activity.record(tx, {
-          projectId: input.projectId,
-          userId: input.actorId,
-          resourceType: 'commit',
-          resourceId: before.id,
-          actionType: 'commit_update',
-          info: { old: { message: before.message }, new: { message } },
-        })
-        return after
-      })
-      await publish([{ type: 'VersionUpdated', projectId: row.project_id, modelId: row.model_id, versionId: row.id }])
+      const { result: row, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const [before] = await lockVersions(tx, input.projectId, [input.versionId])
+          if (before === undefined) throw new NotFound('version', input.versionId)
+          const after = await updateVersionMessage(tx, before.id, message)
+          await activity.record(tx, {
+            projectId: input.projectId,
+            userId: input.actorId,
+            resourceType: 'commit',
+            resourceId: before.id,
+            actionType: 'commit_update',
+            info: { old: { message: before.message }, new: { message } },
+          })
+          return after
+        },
+        (row) => [{ type: 'VersionUpdated', projectId: row.project_id, modelId: row.model_id, versionId: row.id }],
+      )
+      await publish(events)
       return toVersion(row)
     },
 
     async moveToModel(input) {
       const ids = [...new Set(input.versionIds)]
-      const { model, created, moved } = await sql.transaction(async (tx) => {
-        const rows = await lockVersions(tx, input.projectId, ids)
-        if (rows.length !== ids.length) {
-          const known = new Set(rows.map((r) => r.id))
-          throw new NotFound(
-            'version',
-            ids.find((id) => !known.has(id)),
-          )
-        }
-        const target = await models.ensureByName(tx, {
-          projectId: input.projectId,
-          name: input.targetModelName,
-          actorId: input.actorId,
-        })
-        await moveVersions(tx, ids, target.model.id)
-        await models.touch(tx, input.projectId, target.model.id)
-        for (const row of rows) {
-          await activity.record(tx, {
+      const { result, events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const rows = await lockVersions(tx, input.projectId, ids)
+          if (rows.length !== ids.length) {
+            const known = new Set(rows.map((r) => r.id))
+            throw new NotFound(
+              'version',
+              ids.find((id) => !known.has(id)),
+            )
+          }
+          const target = await models.ensureByName(tx, {
             projectId: input.projectId,
-            userId: input.actorId,
-            resourceType: 'commit',
-            resourceId: row.id,
-            actionType: 'commit_move',
-            info: { originalBranchId: row.model_id, newBranchId: target.model.id },
+            name: input.targetModelName,
+            actorId: input.actorId,
           })
-        }
-        return { ...target, moved: rows }
-      })
-      const events: TrussEvent[] = created
-        ? [{ type: 'ModelCreated', projectId: input.projectId, modelId: model.id }]
-        : []
-      for (const row of moved) {
-        events.push({
-          type: 'VersionUpdated',
-          projectId: input.projectId,
-          modelId: model.id,
-          versionId: row.id,
-          previousModelId: row.model_id,
-        })
-      }
+          await moveVersions(tx, ids, target.model.id)
+          await models.touch(tx, input.projectId, target.model.id)
+          for (const row of rows) {
+            await activity.record(tx, {
+              projectId: input.projectId,
+              userId: input.actorId,
+              resourceType: 'commit',
+              resourceId: row.id,
+              actionType: 'commit_move',
+              info: { originalBranchId: row.model_id, newBranchId: target.model.id },
+            })
+          }
+          return { ...target, moved: rows }
+        },
+        ({ model, created, moved }) => {
+          const events: TrussEvent[] = created
+            ? [{ type: 'ModelCreated', projectId: input.projectId, modelId: model.id }]
+            : []
+          for (const row of moved) {
+            events.push({
+              type: 'VersionUpdated',
+              projectId: input.projectId,
+              modelId: model.id,
+              versionId: row.id,
+              previousModelId: row.model_id,
+            })
+          }
+          return events
+        },
+      )
       await publish(events)
-      return model
+      return result.model
     },
 
     async delete(input) {
       const ids = [...new Set(input.versionIds)]
-      const deleted = await sql.transaction(async (tx) => {
-        const rows = await lockVersions(tx, input.projectId, ids)
-        if (rows.length !== ids.length) {
-          const known = new Set(rows.map((r) => r.id))
-          throw new NotFound(
-            'version',
-            ids.find((id) => !known.has(id)),
-          )
-        }
-        await deleteVersions(tx, ids)
-        for (const row of rows) {
-          await activity.record(tx, {
+      const { events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const rows = await lockVersions(tx, input.projectId, ids)
+          if (rows.length !== ids.length) {
+            const known = new Set(rows.map((r) => r.id))
+            throw new NotFound(
+              'version',
+              ids.find((id) => !known.has(id)),
+            )
+          }
+          await deleteVersions(tx, ids)
+          for (const row of rows) {
+            await activity.record(tx, {
+              projectId: input.projectId,
+              userId: input.actorId,
+              resourceType: 'commit',
+              resourceId: row.id,
+              actionType: 'commit_delete',
+              info: { commit: { id: row.id, objectId: row.object_id, branchId: row.model_id } },
+            })
+          }
+          return rows
+        },
+        (deleted) =>
+          deleted.map((row) => ({
+            type: 'VersionDeleted' as const,
             projectId: input.projectId,
-            userId: input.actorId,
-            resourceType: 'commit',
-            resourceId: row.id,
-            actionType: 'commit_delete',
-            info: { commit: { id: row.id, objectId: row.object_id, branchId: row.model_id } },
-          })
-        }
-        return rows
-      })
-      await publish(
-        deleted.map((row) => ({
-          type: 'VersionDeleted' as const,
-          projectId: input.projectId,
-          modelId: row.model_id,
-          versionId: row.id,
-        })),
+            modelId: row.model_id,
+            versionId: row.id,
+          })),
       )
+      await publish(events)
     },
 
     async markReceived(input) {
@@ -335,28 +350,32 @@ export function createVersionsService(deps: VersionsServiceDeps): VersionsServic
       if (!sourceApplication)
         throw new BadUserInput('sourceApplication is required', { graphqlCode: 'COMMIT_RECEIVE_ERROR' })
       const message = checkLength(input.message, MAX_MESSAGE_LENGTH, 'A message')
-      await sql.transaction(async (tx) => {
-        const version = await selectVersion(tx, input.projectId, input.versionId)
-        if (version === null) throw new NotFound('version', input.versionId)
-        await insertReceipt(tx, { versionId: version.id, userId: input.actorId, sourceApplication, message })
-        await activity.record(tx, {
-          projectId: input.projectId,
-          userId: input.actorId,
-          resourceType: 'commit',
-          resourceId: version.id,
-          actionType: 'commit_receive',
-          info: { sourceApplication, message },
-        })
-      })
-      await publish([
-        {
-          type: 'VersionReceived',
-          projectId: input.projectId,
-          versionId: input.versionId,
-          userId: input.actorId,
-          sourceApplication,
+      const { events } = await commitWithEvents(
+        sql,
+        async (tx) => {
+          const version = await selectVersion(tx, input.projectId, input.versionId)
+          if (version === null) throw new NotFound('version', input.versionId)
+          await insertReceipt(tx, { versionId: version.id, userId: input.actorId, sourceApplication, message })
+          await activity.record(tx, {
+            projectId: input.projectId,
+            userId: input.actorId,
+            resourceType: 'commit',
+            resourceId: version.id,
+            actionType: 'commit_receive',
+            info: { sourceApplication, message },
+          })
         },
-      ])
+        () => [
+          {
+            type: 'VersionReceived',
+            projectId: input.projectId,
+            versionId: input.versionId,
+            userId: input.actorId,
+            sourceApplication,
+          },
+        ],
+      )
+      await publish(events)
     },
 
     async getById(projectId, id) {

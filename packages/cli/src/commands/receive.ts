@@ -9,9 +9,8 @@ import { SQLiteTransport, receive } from '@truss/core'
 import { UsageError, type Command } from '../command.js'
 import { cliDataPath } from '../remote/accounts.js'
 import { TARGET_FLAGS, TARGET_HELP, parseCommandArgs } from '../remote/args.js'
-import { RemoteClient, RemoteError, resolveTarget } from '../remote/client.js'
+import { RemoteClient, RemoteError, explainTransportError, resolveTarget } from '../remote/client.js'
 import { objectProgress } from '../remote/progress.js'
-import { explainTransportError } from './send.js'
 
 const HELP = `Usage: truss receive <link | object-id> [--project <id>] [--out <file.json>]
 

@@ -6,12 +6,12 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { basename, extname } from 'node:path'
-import { SQLiteTransport, TransportError, send, type ServerTransport } from '@truss/core'
+import { SQLiteTransport, send, type ServerTransport } from '@truss/core'
 import { ImportError, detectFileType, importFile, type FileType } from '@truss/import'
 import { UsageError, type Command, type CliIo } from '../command.js'
 import { cliDataPath } from '../remote/accounts.js'
 import { TARGET_FLAGS, TARGET_HELP, parseCommandArgs } from '../remote/args.js'
-import { RemoteClient, RemoteError, resolveTarget } from '../remote/client.js'
+import { RemoteClient, RemoteError, explainTransportError, resolveTarget } from '../remote/client.js'
 import { objectProgress } from '../remote/progress.js'
 import { looksLikeSpeckleJson, parseSpeckleJson } from '../remote/speckle-json.js'
 
@@ -32,24 +32,6 @@ ${TARGET_HELP}
 `
 
 const CONVERTIBLE = new Set(['ifc', 'obj', 'stl', 'gltf', 'glb'])
-
-/** Turn an SDK transport failure into the sentence a user acts on. */
-export function explainTransportError(err: unknown, server: string, project: string): unknown {
-  if (!(err instanceof TransportError)) return err
-  if (err.status === 401 || err.status === 403) {
-    return new RemoteError(`the token was rejected by ${server}, or may not write to project ${project}`)
-  }
-  if (err.status === 404) return new RemoteError(`project ${project} not found or not visible with this token`)
-  if (err.status === undefined) {
-    let cause: unknown = err.cause
-    while (cause instanceof Error && cause.cause !== undefined && !(cause as NodeJS.ErrnoException).code) {
-      cause = cause.cause
-    }
-    const code = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause)
-    return new RemoteError(`could not reach ${server}: ${code}`)
-  }
-  return new RemoteError(err.message)
-}
 
 interface Prepared {
   kind: 'speckle' | FileType

@@ -3,7 +3,7 @@
  * GraphQL calls (projects, models, versions) with errors turned into sentences, and the SDK's
  * `ServerTransport` for the objects. Only public API (GraphQL + REST), so it works against speckle-server.
  */
-import { ServerTransport } from '@truss/core'
+import { ServerTransport, TransportError } from '@truss/core'
 import { UsageError } from '../command.js'
 import { findAccount, normalizeServer } from './accounts.js'
 
@@ -91,6 +91,19 @@ function networkReason(err: unknown): string {
     e = e.cause
   }
   return String(err)
+}
+
+/** Turn an SDK transport failure into the sentence a user acts on. */
+export function explainTransportError(err: unknown, server: string, project: string): unknown {
+  if (!(err instanceof TransportError)) return err
+  if (err.status === 401 || err.status === 403) {
+    return new RemoteError(`the token was rejected by ${server}, or may not write to project ${project}`)
+  }
+  if (err.status === 404) return new RemoteError(`project ${project} not found or not visible with this token`)
+  if (err.status === undefined) {
+    return new RemoteError(`could not reach ${server}: ${networkReason(err.cause)}`)
+  }
+  return new RemoteError(err.message)
 }
 
 export class RemoteClient {

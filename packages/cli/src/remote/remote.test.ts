@@ -3,11 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { TransportError } from '@truss/core'
 import { sharedData } from '../../../core/test/shared-data.js'
 import { UsageError } from '../command.js'
 import { parseLink } from '../commands/receive.js'
 import { accountsFile, findAccount, listAccounts, removeAccount, saveAccount } from './accounts.js'
-import { resolveTarget } from './client.js'
+import { RemoteError, explainTransportError, resolveTarget } from './client.js'
 import { looksLikeSpeckleJson, parseSpeckleJson } from './speckle-json.js'
 
 const user = { id: 'u1', name: 'Ada', email: 'ada@example.com' }
@@ -123,5 +124,26 @@ describe('links', () => {
     expect(parseLink('551513ff4f3596024547fc818f1f3f70')).toBeNull()
     expect(parseLink('https://hub.example/projects/p1')).toBeNull()
     expect(() => parseLink('https://hub.example/projects/p1/models/a,b')).toThrow(/several models/)
+  })
+})
+
+describe('transport errors', () => {
+  it('names a refused token, an unknown project and an unreachable server', () => {
+    const server = 'http://hub.example'
+    const refused = explainTransportError(
+      new TransportError('Server', 'POST answered 403', { status: 403 }),
+      server,
+      'p1',
+    )
+    expect(refused).toEqual(
+      new RemoteError('the token was rejected by http://hub.example, or may not write to project p1'),
+    )
+    const cause = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+    })
+    const gone = explainTransportError(new TransportError('Server', 'POST failed', { cause }), server, 'p1')
+    expect((gone as Error).message).toBe('could not reach http://hub.example: ECONNREFUSED')
+    const other = new Error('not a transport error')
+    expect(explainTransportError(other, server, 'p1')).toBe(other)
   })
 })

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -210,4 +210,47 @@ describe('truss push, pull and clone against truss serve', () => {
     expect(resumed.err).toContain(`version ${versionId}: cubes`)
     expect((await client.versions(projectId, model.id)).totalCount).toBe(before)
   })
+
+  it('a push and a pull killed with SIGKILL leave both folders consistent; re-runs finish without duplicate versions', async () => {
+    const spawnKilled = (args: string[], delayMs: number) =>
+      new Promise<NodeJS.Signals | null>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+          cwd: REPO_ROOT,
+          env: { ...process.env, ...env },
+          stdio: 'ignore',
+        })
+        const timer = setTimeout(() => child.kill('SIGKILL'), delayMs)
+        child.once('exit', (_code, signal) => {
+          clearTimeout(timer)
+          resolve(signal)
+        })
+      })
+    const consistent = async (dir: string) => {
+      const repo = Repo.open(dir)
+      try {
+        expect(await repo.check()).toEqual([])
+      } finally {
+        await repo.close()
+      }
+    }
+    const file = join(tmp, 'big.json')
+    const elements = Array.from({ length: 30_000 }, (_, i) => ({ speckle_type: 'Base', applicationId: `e${i}`, n: i }))
+    writeFileSync(file, JSON.stringify({ speckle_type: 'Base', name: 'big', '@elements': elements }))
+    expect((await truss(a, 'commit', file, '-m', 'big')).code).toBe(0)
+    for (const delay of [1500, 2500].map((d) => d + Math.floor(Math.random() * 800))) {
+      await spawnKilled(['push', '-C', a], delay)
+      await consistent(a)
+    }
+    expect((await truss(a, 'push')).code).toBe(0)
+    const b = join(tmp, 'b')
+    await spawnKilled(['pull', '-C', b], 1500 + Math.floor(Math.random() * 1500))
+    await consistent(b)
+    expect((await truss(b, 'pull')).code).toBe(0)
+    await consistent(b)
+    expect((await log(b))[0]!.message).toBe('big')
+    const client = new RemoteClient({ server: url, token })
+    const model = (await client.modelByName(projectId, 'main'))!
+    const messages = (await client.versions(projectId, model.id)).items.map((v) => v.message)
+    expect(messages.filter((m) => m === 'big')).toHaveLength(1)
+  }, 90_000)
 })

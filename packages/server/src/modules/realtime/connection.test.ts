@@ -241,6 +241,28 @@ describe('realtime connection, legacy protocol (graphql-ws)', () => {
     expect(socket.terminated).toBe(true)
   })
 
+  it('closes a connection whose token no longer grants access when checked again (4403), keeps the others', async () => {
+    let archived = false
+    const { socket, send, connection } = setup('legacy', {
+      verifyToken: async (token) => verifyTestToken(token),
+      mayConnect: () => !archived,
+    })
+    send({ type: 'connection_init', payload: { Authorization: 'good' } })
+    await flush()
+    await connection.recheck()
+    expect(socket.closedWith).toBeNull()
+    archived = true
+    await connection.recheck()
+    expect(socket.closedWith?.code).toBe(4403)
+  })
+
+  it('refuses an archived user at connection_init', async () => {
+    const { socket, send } = setup('modern', { mayConnect: () => false })
+    send({ type: 'connection_init', payload: { Authorization: 'good' } })
+    await flush()
+    expect(socket.closedWith?.code).toBe(4403)
+  })
+
   it('closes a connection that never sends connection_init (4408)', () => {
     const { socket, clock } = setup('legacy')
     clock.advance(5_000)

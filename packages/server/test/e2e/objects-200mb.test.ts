@@ -46,7 +46,12 @@ describe.each(['pglite', 'postgres'] as const)('a 200 MB object (%s)', (backend)
 
   it('is stored whole and read back byte for byte by every route', async () => {
     const part = gzipSync(Buffer.concat([Buffer.from('['), big.json, Buffer.from(`,${root}]`)]), { level: 1 })
-    const stored = await upload(s, s.privateProject, multipart([{ type: 'application/gzip', body: part }]), s.ownerToken)
+    const stored = await upload(
+      s,
+      s.privateProject,
+      multipart([{ type: 'application/gzip', body: part }]),
+      s.ownerToken,
+    )
     expect(stored.status).toBe(201)
 
     if (backend === 'postgres') {

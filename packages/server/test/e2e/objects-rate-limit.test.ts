@@ -42,7 +42,11 @@ describe('object routes: per-token rate limits', () => {
     expect(Date.parse(String(answer.headers['x-ratelimit-reset']))).toBeGreaterThan(Date.now())
 
     // The refused object is not stored; the diff route (not limited here) says so.
-    const diff = await postJson(`${s.url}/api/diff/${s.privateProject}`, { objects: JSON.stringify([refused.id]) }, s.ownerToken)
+    const diff = await postJson(
+      `${s.url}/api/diff/${s.privateProject}`,
+      { objects: JSON.stringify([refused.id]) },
+      s.ownerToken,
+    )
     expect(diff.status).toBe(200)
     expect(JSON.parse(diff.text)).toEqual({ [refused.id]: false })
   })

@@ -47,11 +47,7 @@ export async function checkRateLimit(
 ): Promise<boolean> {
   let remaining = Number.POSITIVE_INFINITY
   for (const rule of rules) {
-    const result = await bus.hit(
-      `ratelimit:${action}:${rule.windowSeconds}:${subject}`,
-      rule.limit,
-      rule.windowSeconds,
-    )
+    const result = await bus.hit(`ratelimit:${action}:${rule.windowSeconds}:${subject}`, rule.limit, rule.windowSeconds)
     if (!result.allowed) {
       request.log.info({ action, subject, limit: rule.limit, windowSeconds: rule.windowSeconds }, 'rate limited')
       await reply

@@ -62,7 +62,13 @@ describe.each(['pglite', 'postgres'] as const)('objects stored in pieces (%s)', 
       drop = db.drop
     }
     await runMigrations(sql)
-    objects = createObjectsService({ sql, maxObjectBytes: 1e7, pieceBytes: PIECE, rootSliceBytes: 700, readBatchSize: 50 })
+    objects = createObjectsService({
+      sql,
+      maxObjectBytes: 1e7,
+      pieceBytes: PIECE,
+      rootSliceBytes: 700,
+      readBatchSize: 50,
+    })
   }, 60_000)
 
   afterAll(async () => {
@@ -73,9 +79,10 @@ describe.each(['pglite', 'postgres'] as const)('objects stored in pieces (%s)', 
   const longest = async (project: string) =>
     Number(
       (
-        await sql.query<{ n: number | null }>('SELECT max(octet_length(data))::int AS n FROM objects WHERE project_id = $1', [
-          project,
-        ])
+        await sql.query<{ n: number | null }>(
+          'SELECT max(octet_length(data))::int AS n FROM objects WHERE project_id = $1',
+          [project],
+        )
       ).rows[0]?.n ?? 0,
     )
 
@@ -114,7 +121,10 @@ describe.each(['pglite', 'postgres'] as const)('objects stored in pieces (%s)', 
     // What a version needs.
     expect(await objects.hasWholeTree('p1', rootId)).toEqual({ root: true, missing: 0 })
     // The pieces are nobody's objects: a client asking for one by id gets nothing.
-    expect(await objects.diff('p1', [big.id, `${big.id}.000000`])).toEqual({ [big.id]: true, [`${big.id}.000000`]: false })
+    expect(await objects.diff('p1', [big.id, `${big.id}.000000`])).toEqual({
+      [big.id]: true,
+      [`${big.id}.000000`]: false,
+    })
     expect((await lines(objects.streamIds('p1', [`${big.id}.000000`]))).size).toBe(0)
     expect(await objects.getObject('p1', `${big.id}.000000`)).toBeNull()
     expect(await objects.streamObject('p1', `${big.id}.000000`)).toBeNull()
@@ -143,7 +153,9 @@ describe.each(['pglite', 'postgres'] as const)('objects stored in pieces (%s)', 
     await expect(objects.storeStream('p3', parts(`[${big.json},{"id":"${idOf('bad')}","x":tru}]`))).rejects.toThrow(
       'Failed to parse data. Batch is not in JSON format.',
     )
-    const { rows } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM objects WHERE project_id = $1', ['p3'])
+    const { rows } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM objects WHERE project_id = $1', [
+      'p3',
+    ])
     expect(Number(rows[0]!.n)).toBe(0)
   })
 

@@ -42,7 +42,10 @@ export function parseObjectsRateLimits(text: string): ObjectsRateLimits {
   const spec = text.trim().toLowerCase()
   if (spec === 'off' || spec === 'none') return NO_OBJECTS_RATE_LIMITS
   const limits: Record<ObjectRouteAction, readonly RateLimitRule[]> = { ...DEFAULT_OBJECTS_RATE_LIMITS }
-  for (const entry of spec.split(';').map((e) => e.trim()).filter((e) => e !== '')) {
+  for (const entry of spec
+    .split(';')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
     const eq = entry.indexOf('=')
     const action = (eq < 0 ? entry : entry.slice(0, eq)).trim()
     if (!(OBJECT_ROUTE_ACTIONS as readonly string[]).includes(action)) {

@@ -57,7 +57,10 @@ export function stubPieces(data: string | Buffer): number | undefined {
 
 /** Whether an object's bytes begin with the stub's key (refused on upload: it would read as a stub). */
 export function startsWithPiecesMark(bytes: Buffer): boolean {
-  return bytes.length >= PIECES_MARK_BYTES.length && bytes.compare(PIECES_MARK_BYTES, 0, PIECES_MARK_BYTES.length, 0, PIECES_MARK_BYTES.length) === 0
+  return (
+    bytes.length >= PIECES_MARK_BYTES.length &&
+    bytes.compare(PIECES_MARK_BYTES, 0, PIECES_MARK_BYTES.length, 0, PIECES_MARK_BYTES.length) === 0
+  )
 }
 
 /** An object's bytes cut into pieces of about `size` bytes, each starting at a UTF-8 character (views, not copies). */

@@ -523,7 +523,11 @@ export function createObjectsService(options: ObjectsServiceOptions) {
    * The ids in an object's `__closure`, each once, in batches (nothing for an unknown object or a leaf).
    * A large root is read in pieces, as downloads read it.
    */
-  async function* closureIdBatches(projectId: string, rootId: string, batchSize = 10_000): AsyncIterable<readonly string[]> {
+  async function* closureIdBatches(
+    projectId: string,
+    rootId: string,
+    batchSize = 10_000,
+  ): AsyncIterable<readonly string[]> {
     const head = await repo.head(projectId, rootId, sliceBytes)
     if (head === null) return
     if (head.data !== null) yield* inBatches([...new Set(closureIds(head.data))], batchSize)

@@ -217,6 +217,30 @@ describe('truss login, send, receive', () => {
     expect(triangles).toBe(2444)
   })
 
+  it('converts an OBJ with its MTL beside it, keeping its triangles and materials', async () => {
+    const sent = await truss(['send', sharedData('obj/regr01/regr01.obj'), '--project', projectId, '--model', 'house'])
+    expect(sent.code).toBe(0)
+    expect(sent.err).toMatch(/converted regr01\.obj: \d+ elements, \d+ meshes, 2710 triangles/)
+    const out = join(dir, 'house.json')
+    expect((await truss(['receive', lastLine(sent.out), '--out', out])).code).toBe(0)
+    const text = readFileSync(out, 'utf8')
+    let triangles = 0
+    const materials = new Set<string>()
+    // Every mesh of the tree, wherever it hangs: its faces ([n, i1 … in] each) and its material's name.
+    JSON.parse(text, (key, value: unknown) => {
+      if (key === 'faces' && Array.isArray(value)) {
+        const faces = value as number[]
+        for (let i = 0; i < faces.length; i += faces[i]! + 1) triangles++
+      }
+      if (key === 'renderMaterial' && typeof value === 'object' && value !== null && 'name' in value) {
+        materials.add(String(value.name))
+      }
+      return value
+    })
+    expect(triangles).toBe(2710)
+    expect(materials.size).toBe(12)
+  })
+
   it('receives an object id with --project from the local cache', async () => {
     const received = await truss(['receive', '551513ff4f3596024547fc818f1f3f70', '--project', projectId])
     expect(received.code).toBe(0)

@@ -59,7 +59,7 @@ export function reportHistoryError(err: unknown, io: CliIo): number {
 }
 
 /** A help-or-run command built from its help text and body. */
-function command(
+export function command(
   name: string,
   summary: string,
   help: string,

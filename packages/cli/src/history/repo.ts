@@ -278,8 +278,11 @@ export class Repo {
     return out
   }
 
-  /** Whether `ancestor` is `descendant` or one of its ancestors. */
-  isAncestor(ancestor: string, descendant: string): boolean {
+  /**
+   * Whether `ancestor` is `descendant` or one of its ancestors; `pending` holds commits not stored yet (a pull
+   * checks them before its transaction).
+   */
+  isAncestor(ancestor: string, descendant: string, pending?: ReadonlyMap<string, Commit>): boolean {
     const stack = [descendant]
     const seen = new Set<string>()
     while (stack.length > 0) {
@@ -287,7 +290,7 @@ export class Repo {
       if (id === ancestor) return true
       if (seen.has(id)) continue
       seen.add(id)
-      stack.push(...(this.getCommit(id)?.parents ?? []))
+      stack.push(...((pending?.get(id) ?? this.getCommit(id))?.parents ?? []))
     }
     return false
   }

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { UsageError, type CliIo, type Command } from '../command.js'
 import { RemoteClient, RemoteError, resolveTarget } from '../remote/client.js'
-import { parseCommand, reportHistoryError, withRepo } from './commands.js'
+import { command, parseCommand, reportHistoryError, withRepo } from './commands.js'
 import { DEFAULT_BRANCH, HistoryError, Repo } from './repo.js'
 import { pull, push } from './sync.js'
 
@@ -22,22 +22,7 @@ async function reported(io: CliIo, fn: () => Promise<number>): Promise<number> {
   }
 }
 
-function withHelp(name: string, summary: string, help: string, run: Command['run']): Command {
-  return {
-    name,
-    summary,
-    help,
-    run: (args, io) => {
-      if (args.includes('-h') || args.includes('--help')) {
-        io.stdout(help)
-        return Promise.resolve(0)
-      }
-      return run(args, io)
-    },
-  }
-}
-
-export const pushCommand = withHelp(
+export const pushCommand = command(
   'push',
   'Send a branch’s new commits to a server as versions',
   `Usage: truss push [-C DIR] [REMOTE] [BRANCH]
@@ -61,7 +46,7 @@ Refused when the model has versions this history has not pulled.
   },
 )
 
-export const pullCommand = withHelp(
+export const pullCommand = command(
   'pull',
   'Fetch a model’s new versions as commits (fast-forward, or --merge)',
   `Usage: truss pull [-C DIR] [REMOTE] [BRANCH] [--merge]
@@ -89,7 +74,7 @@ head's object).
   },
 )
 
-export const cloneCommand = withHelp(
+export const cloneCommand = command(
   'clone',
   'Make a local history from a server project’s model',
   `Usage: truss clone URL --project ID [--model NAME] [DIR]

@@ -200,22 +200,10 @@ export async function pull(
   }
   const remoteTip = fresh.at(-1)!
   const lastVersion = versions.at(-1)!
-  const reaches = (from: string, target: string): boolean => {
-    const stack = [from]
-    const seen = new Set<string>()
-    while (stack.length > 0) {
-      const id = stack.pop()!
-      if (id === target) return true
-      if (seen.has(id)) continue
-      seen.add(id)
-      stack.push(...((byId.get(id) ?? repo.getCommit(id))?.parents ?? []))
-    }
-    return false
-  }
   let head = remoteTip.id
   let status: PullResult['status'] = 'fast-forward'
   let merge: Commit | undefined
-  if (localHead !== null && !reaches(remoteTip.id, localHead)) {
+  if (localHead !== null && !repo.isAncestor(localHead, remoteTip.id, byId)) {
     const local = repo.getCommit(localHead)!
     if (!opts.merge) {
       throw new HistoryError(

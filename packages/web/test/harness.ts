@@ -98,3 +98,13 @@ export async function openPage(context: BrowserContext): Promise<{ page: Page; e
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`))
   return { page, errors }
 }
+
+/** Sign up through the web app's form on `url`; resolves on the projects page. */
+export async function signUp(page: Page, url: string, name: string, email: string): Promise<void> {
+  await page.goto(`${url}/signup`)
+  await page.getByLabel('Name').fill(name)
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill('correct horse battery')
+  await page.getByRole('button', { name: 'Create account' }).click()
+  await page.getByRole('heading', { name: 'Projects' }).waitFor()
+}

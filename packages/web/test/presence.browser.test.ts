@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
-import { ensureBuilt, launchBrowser, openPage, startServer, type Server } from './harness.js'
+import { ensureBuilt, launchBrowser, openPage, signUp as signUpOn, startServer, type Server } from './harness.js'
 
 describe('presence in a real browser', () => {
   let server: Server
@@ -21,14 +21,7 @@ describe('presence in a real browser', () => {
     await server?.stop()
   })
 
-  async function signUp(page: Page, name: string, email: string) {
-    await page.goto(`${server.url}/signup`)
-    await page.getByLabel('Name').fill(name)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel('Password').fill('correct horse battery')
-    await page.getByRole('button', { name: 'Create account' }).click()
-    await page.getByRole('heading', { name: 'Projects' }).waitFor()
-  }
+  const signUp = (page: Page, name: string, email: string) => signUpOn(page, server.url, name, email)
 
   /** GraphQL from the page, with its session cookie. */
   const gql = (page: Page, query: string, variables: Record<string, unknown>) =>

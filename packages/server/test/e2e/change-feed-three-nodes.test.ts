@@ -102,7 +102,7 @@ async function feedSubscribe(url: string, token: string, projectId: string, sinc
     )
   })
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()))
-  return { received, errors, closed, close: () => ws.close() }
+  return { received, errors, closed, socket: ws, close: () => ws.close() }
 }
 
 const increasing = (seqs: number[]) => seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!)
@@ -112,6 +112,8 @@ describe('the change feed across three server processes (PostgreSQL + Redis)', (
   const dirs: string[] = []
   const nodes: Node[] = []
   let token: string
+  let memberId: string
+  let memberToken: string
   let projectId: string
   let objectId: string
 
@@ -125,8 +127,11 @@ describe('the change feed across three server processes (PostgreSQL + Redis)', (
     token = await identity.tokens.create({
       userId: user.id,
       name: 'nodes',
-      scopes: ['streams:read', 'streams:write', 'profile:read'],
+      scopes: ['streams:read', 'streams:write', 'profile:read', 'server:setup'],
     })
+    const member = await identity.users.create({ email: 'bob@example.com', password: 'three-nodes-pass', name: 'Bob' })
+    memberId = member.id
+    memberToken = await identity.tokens.create({ userId: member.id, name: 'nodes', scopes: ['streams:read'] })
     await identity.close()
     for (let i = 0; i < 3; i++) dirs.push(mkdtempSync(join(tmpdir(), 'truss-node-')))
     // The first node applies the migrations; the others start once it listens.
@@ -218,6 +223,17 @@ describe('the change feed across three server processes (PostgreSQL + Redis)', (
     expect(all.map((r) => r.id).sort()).toEqual([...posted].sort())
     resumed.close()
   }, 60_000)
+
+  it('closes the open sockets of a user archived through node 1 on node 2 (4403)', async () => {
+    const role = 'mutation($i: ProjectUpdateRoleInput!) { projectMutations { updateRole(input: $i) { id } } }'
+    await gql(nodes[0]!.url, token, role, { i: { projectId, userId: memberId, role: 'stream:reviewer' } })
+    const sub = await feedSubscribe(nodes[1]!.url, memberToken, projectId)
+    const code = new Promise<number>((resolve) => sub.socket.once('close', (c: number) => resolve(c)))
+    await gql(nodes[0]!.url, token, 'mutation($input: UserRoleInput!) { userRoleChange(userRoleInput: $input) }', {
+      input: { id: memberId, role: 'server:archived-user' },
+    })
+    expect(await code).toBe(4403)
+  }, 30_000)
 
   it('answers a resume from before the pruned seq with RESUME_RESET', async () => {
     const pool = await import('pg')

@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       disableFileUploads: false,
       shutdownTimeoutSeconds: 10,
       outboxRetentionSeconds: 86_400,
-      presenceTtlSeconds: 30,
+      presenceTtlSeconds: 24,
       httpIdleTimeoutSeconds: 120,
       maxConcurrentUploads: 4,
       workers: true,

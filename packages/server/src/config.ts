@@ -64,7 +64,7 @@ const FIELDS = {
   webDir: { env: 'TRUSS_WEB_DIR', fix: 'use the folder of a built web app (packages/web/dist), or unset it' },
   shutdownTimeoutSeconds: { env: 'SHUTDOWN_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 10' },
   outboxRetentionSeconds: { env: 'TRUSS_OUTBOX_RETENTION', fix: 'use a number of seconds, e.g. 86400' },
-  presenceTtlSeconds: { env: 'TRUSS_PRESENCE_TTL_SECONDS', fix: 'use a number of seconds, e.g. 30' },
+  presenceTtlSeconds: { env: 'TRUSS_PRESENCE_TTL_SECONDS', fix: 'use a number of seconds, e.g. 24' },
   httpIdleTimeoutSeconds: { env: 'HTTP_IDLE_TIMEOUT_SECONDS', fix: 'use a number of seconds, e.g. 120' },
   maxConcurrentUploads: { env: 'MAX_CONCURRENT_UPLOADS', fix: 'use a whole number of uploads, e.g. 4' },
   workers: { flag: '--no-workers', fix: 'pass --no-workers to run without in-process workers' },
@@ -180,7 +180,7 @@ const configSchema = z
       .min(60, 'must be at least 60')
       .default(86_400),
     /** A viewer session without a heartbeat for this long is gone (clients heartbeat every third of it). */
-    presenceTtlSeconds: z.coerce.number({ error: 'must be a number' }).min(0.2, 'must be at least 0.2').default(30),
+    presenceTtlSeconds: z.coerce.number({ error: 'must be a number' }).min(0.2, 'must be at least 0.2').default(24),
     /**
      * A connection on which nothing moved (no byte read or written) for this long is closed: a client that
      * stalls mid-upload or stops reading a download does not hold its upload slot or database work forever.

@@ -140,7 +140,7 @@ function resolvers(): ResolverMap {
       },
     },
     ServerInfo: {
-      presenceTtlSeconds: (_s: unknown, _a: Args, ctx: GraphqlContext) => ctx.deps.presence?.ttlSeconds ?? 30,
+      presenceTtlSeconds: (_s: unknown, _a: Args, ctx: GraphqlContext) => ctx.deps.presence?.ttlSeconds ?? 24,
     },
     Project: {
       async viewerUsers(p: Project, args: Args, ctx: GraphqlContext) {

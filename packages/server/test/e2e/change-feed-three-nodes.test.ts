@@ -3,55 +3,16 @@
  * through node 1 reach subscribers on nodes 2 and 3 complete and in seq order; node 3 killed with SIGKILL while
  * its client receives, the client resumes on node 2 from its last seq and ends with every event exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { Base, MemoryTransport, ServerTransport, send } from '@truss/core'
 import { openIdentity } from '../../src/modules/auth/identity.js'
 import { createTestPostgresDatabase } from '../../src/test-utils/db.js'
 import { subscriptionsStarted } from './legacy-subscriber.js'
-
-const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
-const BIN = join(REPO_ROOT, 'packages/cli/src/bin.ts')
-
-interface Node {
-  url: string
-  process: ChildProcess
-}
-
-function startNode(env: NodeJS.ProcessEnv, dataDir: string): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--port', '0', '--data-dir', dataDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString()
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) resolve({ url: m[1]!, process: child })
-    })
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()))
-    child.on('exit', (code) => reject(new Error(`node exited with ${code}: ${err}`)))
-  })
-}
-
-async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] }
-  if (body.errors) throw new Error(JSON.stringify(body.errors))
-  return body.data!
-}
+import { gql, startServeProcess, type ServeProcess } from './serve-processes.js'
 
 const COMMENTS =
   'subscription($t: ViewerUpdateTrackingTarget!) { projectCommentsUpdated(target: $t) { id type comment { rawText } } }'
@@ -110,7 +71,7 @@ const increasing = (seqs: number[]) => seqs.every((seq, i) => i === 0 || seq > s
 describe('the change feed across three server processes (PostgreSQL + Redis)', () => {
   let db: { url: string; drop(): Promise<void> }
   const dirs: string[] = []
-  const nodes: Node[] = []
+  const nodes: ServeProcess[] = []
   let token: string
   let memberId: string
   let memberToken: string
@@ -135,8 +96,8 @@ describe('the change feed across three server processes (PostgreSQL + Redis)', (
     await identity.close()
     for (let i = 0; i < 3; i++) dirs.push(mkdtempSync(join(tmpdir(), 'truss-node-')))
     // The first node applies the migrations; the others start once it listens.
-    nodes.push(await startNode(env, dirs[1]!))
-    nodes.push(...(await Promise.all([startNode(env, dirs[2]!), startNode(env, dirs[3]!)])))
+    nodes.push(await startServeProcess(env, dirs[1]!))
+    nodes.push(...(await Promise.all([startServeProcess(env, dirs[2]!), startServeProcess(env, dirs[3]!)])))
     const created = await gql(nodes[0]!.url, token, 'mutation { streamCreate(stream: { name: "Three nodes" }) }')
     projectId = created.streamCreate as string
     objectId = await send(new Base({ name: 'Level 1' }), {

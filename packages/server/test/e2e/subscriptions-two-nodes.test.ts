@@ -4,60 +4,21 @@
  * a `commitCreate` sent to node A. Access is checked per event on every node: a role revoked or a project
  * turned private through one node stops delivery on both (each node's access cache follows the change feed).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Base, MemoryTransport, ServerTransport, send } from '@truss/core'
 import { openIdentity } from '../../src/modules/auth/identity.js'
 import { createTestPostgresDatabase } from '../../src/test-utils/db.js'
 import { legacySubscribe } from './legacy-subscriber.js'
-
-const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
-const BIN = join(REPO_ROOT, 'packages/cli/src/bin.ts')
-
-interface Node {
-  url: string
-  process: ChildProcess
-}
-
-function startNode(env: NodeJS.ProcessEnv, dataDir: string): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--port', '0', '--data-dir', dataDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString()
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) resolve({ url: m[1]!, process: child })
-    })
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()))
-    child.on('exit', (code) => reject(new Error(`node exited with ${code}: ${err}`)))
-  })
-}
-
-async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] }
-  if (body.errors) throw new Error(JSON.stringify(body.errors))
-  return body.data!
-}
+import { gql, startServeProcess, type ServeProcess } from './serve-processes.js'
 
 describe('subscriptions across two server processes (PostgreSQL + Redis)', () => {
   let db: { url: string; drop(): Promise<void> }
   const dirs: string[] = []
-  let a: Node
-  let b: Node
+  let a: ServeProcess
+  let b: ServeProcess
   let token: string
   let memberId: string
   let memberToken: string
@@ -85,7 +46,7 @@ describe('subscriptions across two server processes (PostgreSQL + Redis)', () =>
     })
     await identity.close()
     for (let i = 0; i < 2; i++) dirs.push(mkdtempSync(join(tmpdir(), 'truss-node-')))
-    ;[a, b] = await Promise.all([startNode(env, dirs[1]!), startNode(env, dirs[2]!)])
+    ;[a, b] = await Promise.all([startServeProcess(env, dirs[1]!), startServeProcess(env, dirs[2]!)])
     const created = await gql(a.url, token, 'mutation { streamCreate(stream: { name: "Two nodes" }) }')
     projectId = created.streamCreate as string
     const project = await gql(

@@ -21,6 +21,7 @@ import { blobsSlice } from './modules/blobs/graphql.js'
 import { fileImportsSlice } from './modules/fileimports/graphql.js'
 import { monitorSlice } from './modules/monitor/graphql.js'
 import { commentsSlice } from './modules/comments/graphql.js'
+import { querySlice } from './modules/query/graphql.js'
 import { presenceSlice } from './modules/presence/graphql.js'
 
 /** Speckle's API over the domain modules, with its legacy names: what every Truss server serves. */
@@ -46,6 +47,7 @@ export const MODULE_SLICES: readonly GraphqlSlice[] = [
   fileImportsSlice(),
   monitorSlice(),
   commentsSlice(),
+  querySlice(),
   presenceSlice(),
 ]
 

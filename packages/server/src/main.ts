@@ -19,6 +19,7 @@ import { objectsRoutes } from './modules/objects/rest.js'
 import { blobRoutes } from './modules/blobs/rest.js'
 import { fileImportRoutes } from './modules/fileimports/rest.js'
 import { registerPreviewRoutes } from './modules/previews/routes.js'
+import { queryRoutes } from './modules/query/rest.js'
 import { projectObjectStats } from './modules/monitor/stats.js'
 import { createDatabaseMonitor } from './workers/monitor/index.js'
 import { Registry } from 'prom-client'
@@ -142,6 +143,11 @@ export async function startServer(config: Config, options: StartServerOptions = 
         authorize: (request, projectId, mode) => policy.authorizeProject(request.principal, projectId, mode),
       })
     }
+    await app.register(queryRoutes, {
+      query: services.query,
+      versions,
+      requireRead: (request, projectId) => policy.requireProject(request.principal, projectId, 'read'),
+    })
     await app.register(registerPreviewRoutes, {
       authorize: (request, projectId) => policy.authorizeProject(request.principal, projectId, 'read'),
       projects,
@@ -170,6 +176,7 @@ export async function startServer(config: Config, options: StartServerOptions = 
       blobs: services.blobs,
       fileImports: services.fileImports,
       comments: services.comments,
+      query: services.query,
       presence,
       serverStats: async () => ({
         database: await statsMonitor.collect(),

@@ -31,6 +31,7 @@ import { createBlobsService } from './modules/blobs/service.js'
 import { createFileImportsService } from './modules/fileimports/service.js'
 import { createPreviewsService } from './modules/previews/service.js'
 import { createCommentsService } from './modules/comments/service.js'
+import { createQueryService } from './modules/query/service.js'
 
 export interface Adapters {
   sql: Sql
@@ -90,8 +91,10 @@ export function createServices(config: Config, adapters: Adapters, metrics: Metr
     publicUrl: config.publicUrl,
     logger: logger.child({ module: 'comments' }),
   })
+  const query = createQueryService({ sql, objects })
   return {
     comments,
+    query,
     blobs,
     fileImports,
     previews,

@@ -22,6 +22,7 @@ import type { WebhooksService } from '../webhooks/service.js'
 import type { BlobsService } from '../blobs/service.js'
 import type { FileImportsService } from '../fileimports/service.js'
 import type { CommentsService } from '../comments/service.js'
+import type { QueryService } from '../query/service.js'
 import type { ServerStats } from '../monitor/stats.js'
 import type { PresenceService } from '../presence/service.js'
 
@@ -64,6 +65,8 @@ export interface GraphqlDeps {
   fileImports?: FileImportsService
   /** Comment threads (the comments slice). */
   comments?: CommentsService
+  /** Filtered reads and diffs of version trees (the query slice). */
+  query?: QueryService
   /** The database monitor's figures for admins (the monitor slice). */
   serverStats?: () => Promise<ServerStats>
   /** Live viewer sessions (the presence slice). */

@@ -35,6 +35,8 @@ export function formatError(error: GraphQLError, logger: Logger): GraphQLFormatt
   const domain = toDomainError(original)
   const extensions: Record<string, unknown> = { code: domain.graphqlCode, statusCode: domain.statusCode }
   if ('scope' in domain && typeof domain.scope === 'string') extensions.scope = domain.scope
+  // Where in the input the fault is (a query filter's character offset).
+  if ('position' in domain && typeof domain.position === 'number') extensions.position = domain.position
   if (domain.statusCode >= 500) logger.error({ err: original, path: error.path }, 'GraphQL resolver failed')
   else logger.info({ code: domain.graphqlCode, path: error.path }, domain.message)
   return {

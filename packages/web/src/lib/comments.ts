@@ -28,7 +28,8 @@ export interface CommentThread extends CommentItem {
 }
 
 const ITEM = 'id authorId author { id name avatar } archived rawText text { doc } createdAt updatedAt'
-const THREAD = `${ITEM} viewedAt viewerState replies(limit: 100) { totalCount items { ${ITEM} } }`
+// 25 threads × 25 replies stays under the server's query cost limit (100 × 100 is refused).
+const THREAD = `${ITEM} viewedAt viewerState replies(limit: 25) { totalCount items { ${ITEM} } }`
 
 /** The resource id string of one version of a model (Speckle's `modelId@versionId`). */
 export const versionResource = (modelId: string, versionId: string) => `${modelId}@${versionId}`
@@ -37,7 +38,7 @@ export const versionResource = (modelId: string, versionId: string) => `${modelI
 export async function loadThreads(projectId: string, resourceIdString: string): Promise<CommentThread[]> {
   const data = await gql<{ project: { commentThreads: { items: CommentThread[] } } }>(
     `query CommentThreads($p: String!, $f: ProjectCommentsFilter) {
-      project(id: $p) { commentThreads(limit: 100, filter: $f) { items { ${THREAD} } } } }`,
+      project(id: $p) { commentThreads(limit: 25, filter: $f) { items { ${THREAD} } } } }`,
     { p: projectId, f: { resourceIdString, includeArchived: true } },
   )
   return [...data.project.commentThreads.items].sort((a, b) => b.createdAt.localeCompare(a.createdAt))

@@ -8,6 +8,7 @@ import { importCommand } from './commands/import.js'
 import { jobsCommand } from './commands/jobs.js'
 import { accountsCommand, loginCommand, logoutCommand } from './commands/login.js'
 import { projectsCommand } from './commands/projects.js'
+import { queryCommand } from './commands/query.js'
 import { receiveCommand } from './commands/receive.js'
 import { sendCommand } from './commands/send.js'
 import { serveCommand } from './commands/serve.js'
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   accountsCommand,
   sendCommand,
   receiveCommand,
+  queryCommand,
 ]
 
 function version(): string {

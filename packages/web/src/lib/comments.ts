@@ -3,8 +3,8 @@
  * `commentMutations` and `projectCommentsUpdated`, plus the pure parts (the viewer state a thread keeps,
  * its anchor point, and projecting that point onto the canvas).
  */
-import { gql } from './api'
-import { subscribe } from './live'
+import { gql } from './api.js'
+import { subscribe } from './live.js'
 
 export interface CommentAuthor {
   id: string

@@ -2,9 +2,10 @@
  * A comment's rich text (the ProseMirror doc the server stores: paragraphs, text with bold / italic /
  * underline / strike / link marks, hard breaks, mentions) as React elements. Text is only ever a React
  * child, so React escapes it; links survive only with an http(s) or mailto address. Anything unknown is
- * dropped, because another client may have written the doc.
+ * dropped, because another client may have written the doc. (createElement, not JSX: the root typecheck
+ * reads this file through the unit tests, without a JSX setting.)
  */
-import { Fragment, type ReactNode } from 'react'
+import { createElement as h, Fragment, type ReactNode } from 'react'
 
 type Json = Record<string, unknown>
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -33,37 +34,23 @@ function inline(node: Json, key: number): ReactNode {
       for (const mark of list(node.marks)) {
         if (mark.type === 'link') {
           const href = safeHref(isObject(mark.attrs) ? mark.attrs.href : null)
-          if (href)
-            out = (
-              <a href={href} target="_blank" rel="noopener noreferrer nofollow">
-                {out}
-              </a>
-            )
+          if (href) out = h('a', { href, target: '_blank', rel: 'noopener noreferrer nofollow' }, out)
         } else if (typeof mark.type === 'string' && mark.type in MARK_TAGS) {
-          const Tag = MARK_TAGS[mark.type as keyof typeof MARK_TAGS]
-          out = <Tag>{out}</Tag>
+          out = h(MARK_TAGS[mark.type as keyof typeof MARK_TAGS], null, out)
         }
       }
-      return <Fragment key={key}>{out}</Fragment>
+      return h(Fragment, { key }, out)
     }
     case 'hardBreak':
-      return <br key={key} />
+      return h('br', { key })
     case 'mention': {
       const attrs = isObject(node.attrs) ? node.attrs : {}
       const label = typeof attrs.label === 'string' ? attrs.label : typeof attrs.id === 'string' ? attrs.id : ''
-      return (
-        <span key={key} className="mention">
-          @{label}
-        </span>
-      )
+      return h('span', { key, className: 'mention' }, `@${label}`)
     }
     case 'emailMention': {
       const attrs = isObject(node.attrs) ? node.attrs : {}
-      return typeof attrs.email === 'string' ? (
-        <span key={key} className="mention">
-          {attrs.email}
-        </span>
-      ) : null
+      return typeof attrs.email === 'string' ? h('span', { key, className: 'mention' }, attrs.email) : null
     }
     default:
       return null
@@ -84,11 +71,11 @@ export function renderCommentDoc(doc: unknown): ReactNode {
       loose.push(node)
     }
   }
-  return paragraphs.map((nodes, i) => <p key={i}>{nodes.map(inline)}</p>)
+  return paragraphs.map((nodes, i) => h('p', { key: i }, nodes.map(inline)))
 }
 
 /** A comment's body: its doc, or its plain text when it has none. */
 export function CommentText({ doc, fallback }: { doc: unknown; fallback: string | null }) {
   const rendered = renderCommentDoc(doc)
-  return <div className="comment-text">{rendered ?? <p>{fallback ?? ''}</p>}</div>
+  return h('div', { className: 'comment-text' }, rendered ?? h('p', null, fallback ?? ''))
 }

@@ -92,10 +92,20 @@ export async function launchBrowser(): Promise<Browser> {
 export async function openPage(context: BrowserContext): Promise<{ page: Page; errors: string[] }> {
   const page = await context.newPage()
   const errors: string[] = []
+  // Chromium's console line for a failed request does not name it: the failed responses are kept, and
+  // named next to such a line (an expected 401, with no console line, is not an error).
+  const failed: string[] = []
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text())
+    if (m.type() !== 'error') return
+    const text = m.text()
+    errors.push(
+      text.startsWith('Failed to load resource') && failed.length > 0 ? `${text} (${failed.join(', ')})` : text,
+    )
   })
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`))
+  page.on('response', (r) => {
+    if (r.status() >= 400) failed.push(`HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`)
+  })
   return { page, errors }
 }
 

@@ -31,7 +31,11 @@ try {
     FROM generate_series(1, ${N}) i`
   await time(`store ${N} objects (A)`, () => sql.query(`INSERT INTO objects ${child(`md5('a' || i)`, 'i % 10')}`))
   await time(`store ${N / 100} changed objects (B)`, () =>
-    sql.query(`INSERT INTO objects ${child(`md5('b' || i)`, 'i % 10 + 100')} AND false`.replace(' AND false', '').replace(`generate_series(1, ${N}) i`, `generate_series(1, ${N}) i WHERE i % 100 = 0`)),
+    sql.query(
+      `INSERT INTO objects ${child(`md5('b' || i)`, 'i % 10 + 100')} AND false`
+        .replace(' AND false', '')
+        .replace(`generate_series(1, ${N}) i`, `generate_series(1, ${N}) i WHERE i % 100 = 0`),
+    ),
   )
   const root = async (name, idOf) => {
     const id = `${name}`.padEnd(32, '0')
@@ -43,17 +47,22 @@ try {
     return id
   }
   const rootA = await time('root A', () => root('aaaa', `md5('a' || i)`))
-  const rootB = await time('root B', () => root('bbbb', `CASE WHEN i % 100 = 0 THEN md5('b' || i) ELSE md5('a' || i) END`))
+  const rootB = await time('root B', () =>
+    root('bbbb', `CASE WHEN i % 100 = 0 THEN md5('b' || i) ELSE md5('a' || i) END`),
+  )
   await sql.query('ANALYZE objects')
   await time('index tree A (first query)', () => query.prepare(P, rootA))
   await time('index tree B (shares 99%)', () => query.prepare(P, rootB))
   const wall = 'speckle_type = "Objects.BuiltElements.Wall"'
-  for (let i = 0; i < 3; i++) await time('count by speckle_type', () => query.count({ projectId: P, rootId: rootA, filter: wall }))
+  for (let i = 0; i < 3; i++)
+    await time('count by speckle_type', () => query.count({ projectId: P, rootId: rootA, filter: wall }))
   await time('unindexed property count', () =>
     query.count({ projectId: P, rootId: rootA, filter: "parameters.fireRating.value = 'EI60'" }),
   )
   await time('unindexed property page (100)', () =>
-    query.find({ projectId: P, rootId: rootA, filter: "parameters.fireRating.value = 'EI60'", select: ['name'] }).then((p) => p.items.length),
+    query
+      .find({ projectId: P, rootId: rootA, filter: "parameters.fireRating.value = 'EI60'", select: ['name'] })
+      .then((p) => p.items.length),
   )
   await time('create path index', () => query.createPathIndex('parameters.fireRating.value'))
   await sql.query('ANALYZE query_props')
@@ -63,10 +72,14 @@ try {
     )
   }
   await time('indexed property page (100)', () =>
-    query.find({ projectId: P, rootId: rootA, filter: "parameters.fireRating.value = 'EI60'", select: ['name'] }).then((p) => p.items.length),
+    query
+      .find({ projectId: P, rootId: rootA, filter: "parameters.fireRating.value = 'EI60'", select: ['name'] })
+      .then((p) => p.items.length),
   )
   await time('diff A→B (first, computed)', () =>
-    query.diff({ projectId: P, fromRootId: rootA, toRootId: rootB, limit: 100 }).then((d) => ({ ...d, items: d.items.length })),
+    query
+      .diff({ projectId: P, fromRootId: rootA, toRootId: rootB, limit: 100 })
+      .then((d) => ({ ...d, items: d.items.length })),
   )
   await time('diff A→B (cached, a page)', () =>
     query.diff({ projectId: P, fromRootId: rootA, toRootId: rootB, limit: 100 }).then((d) => d.items.length),

@@ -1,7 +1,7 @@
 /** The viewer page's pure parts: routes, the view kept in the URL, and the properties it lists. */
 import { describe, expect, it } from 'vitest'
 import { match } from '../src/lib/match.js'
-import { diffVersions, parseViewHash, propertiesOf, viewHash } from '../src/lib/view.js'
+import { elementDiff, parseViewHash, propertiesOf, viewHash, type DiffItem } from '../src/lib/view.js'
 
 describe('routes', () => {
   it('matches Speckle-shaped viewer links and decodes their parts', () => {
@@ -63,30 +63,25 @@ describe('object properties', () => {
   })
 })
 
-describe('comparing versions', () => {
-  it('tells added, changed (same applicationId, new id), removed and unchanged objects apart', () => {
-    const before = [
-      { id: 'a1', applicationId: 'wall-1' },
-      { id: 'b1', applicationId: 'wall-2' },
-      { id: 'c1', applicationId: 'door-1' },
-      { id: 'n1' },
+describe("comparing versions (the server's diff counted as elements of the view)", () => {
+  const shown = [
+    { id: 'a1', applicationId: 'wall-1' },
+    { id: 'b2', applicationId: 'wall-2' },
+    { id: 'd1', applicationId: 'window-1' },
+  ]
+
+  it('counts the shown elements the diff names as added or changed, and named elements as removed', () => {
+    const items: DiffItem[] = [
+      { kind: 'added', id: 'd1', applicationId: 'window-1' },
+      { kind: 'added', id: 'chunk-9', applicationId: null }, // a data chunk of d1: not an element
+      { kind: 'changed', id: 'b2', applicationId: 'wall-2' },
+      { kind: 'removed', id: 'c1', applicationId: 'door-1' },
+      { kind: 'removed', id: 'chunk-3', applicationId: null },
     ]
-    const after = [
-      { id: 'a1', applicationId: 'wall-1' },
-      { id: 'b2', applicationId: 'wall-2' },
-      { id: 'd1', applicationId: 'window-1' },
-      { id: 'n2' },
-    ]
-    expect(diffVersions(before, after)).toEqual({
-      added: ['d1', 'n2'],
-      changed: ['b2'],
-      removed: ['c1', 'n1'],
-      unchanged: 1,
-    })
+    expect(elementDiff(items, shown)).toEqual({ added: ['d1'], changed: ['b2'], removed: ['c1'], unchanged: 1 })
   })
 
   it('finds nothing between a version and itself', () => {
-    const same = [{ id: 'x', applicationId: 'a' }, { id: 'y' }]
-    expect(diffVersions(same, same)).toEqual({ added: [], changed: [], removed: [], unchanged: 2 })
+    expect(elementDiff([], shown)).toEqual({ added: [], changed: [], removed: [], unchanged: 3 })
   })
 })

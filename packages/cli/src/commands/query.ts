@@ -55,7 +55,10 @@ function csvCell(text: string): string {
 export function formatTable(headers: readonly string[], rows: readonly string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => Math.min(r[i]!.length, 60))))
   const line = (r: readonly string[]) =>
-    r.map((c, i) => (c.length > 60 ? `${c.slice(0, 59)}…` : c).padEnd(widths[i]!)).join('  ').trimEnd()
+    r
+      .map((c, i) => (c.length > 60 ? `${c.slice(0, 59)}…` : c).padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n'
 }
 
@@ -77,7 +80,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
     if (a === '--csv' || a === '--help' || a === '-h') flags[a.replace(/^-+/, '')] = true
     else if (a.startsWith('--')) {
       const [name, inline] = a.slice(2).split('=', 2) as [string, string | undefined]
-      if (!['select', 'limit', 'project', 'server', 'token'].includes(name)) throw new UsageError(`unknown option --${name}`)
+      if (!['select', 'limit', 'project', 'server', 'token'].includes(name))
+        throw new UsageError(`unknown option --${name}`)
       const value = inline ?? args[++i]
       if (value === undefined) throw new UsageError(`--${name} needs a value`)
       flags[name] = value
@@ -89,9 +93,16 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
   if (positional.length < 1 || positional.length > 2) throw new UsageError('truss query VERSION [FILTER]')
   const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined)
-  const target = parseTarget(positional[0]!, str('project'), str('server') ?? io.env.TRUSS_SERVER ?? io.env.TRUSS_SERVER_URL)
+  const target = parseTarget(
+    positional[0]!,
+    str('project'),
+    str('server') ?? io.env.TRUSS_SERVER ?? io.env.TRUSS_SERVER_URL,
+  )
   const token = str('token') ?? io.env.TRUSS_TOKEN
-  const select = (str('select') ?? 'id,speckle_type').split(',').map((s) => s.trim()).filter(Boolean)
+  const select = (str('select') ?? 'id,speckle_type')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const max = Number(str('limit') ?? 1000)
   if (!Number.isInteger(max) || max < 1) throw new UsageError('--limit must be a positive integer')
 
@@ -105,7 +116,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
     })
     const body = (await res.json().catch(() => ({}))) as QueryAnswer
     if (!res.ok) {
-      const where = body.error?.position !== undefined ? `\n  ${positional[1]}\n  ${' '.repeat(body.error.position)}^` : ''
+      const where =
+        body.error?.position !== undefined ? `\n  ${positional[1]}\n  ${' '.repeat(body.error.position)}^` : ''
       io.stderr(`truss query: ${body.error?.message ?? `the server answered ${res.status}`}${where}\n`)
       return EXIT_FAILURE
     }

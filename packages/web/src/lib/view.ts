@@ -62,25 +62,27 @@ export interface VersionDiff {
   unchanged: number
 }
 
+/** One object of the server's `version.diff`. */
+export interface DiffItem {
+  kind: 'added' | 'removed' | 'changed'
+  id: string
+  applicationId: string | null
+}
+
 /**
- * What changed from `before` to `after` (Speckle's rule): the same id is unchanged; the same applicationId
- * with another id is changed; an applicationId (or, without one, an id) on one side only is added or removed.
- * Ids in the answer are `after`'s for added and changed, `before`'s for removed.
+ * The server's diff of two trees counted as elements of this view: added and changed are the elements shown
+ * (`shown`, the view's atomic objects) that the diff names; removed are the objects it names as gone that
+ * carry an applicationId (elements; their data chunks and the root carry none); unchanged are the shown
+ * elements it does not name.
  */
-export function diffVersions(before: Keyed[], after: Keyed[]): VersionDiff {
-  const beforeIds = new Set(before.map((o) => o.id))
-  const afterIds = new Set(after.map((o) => o.id))
-  const beforeApps = new Set(before.flatMap((o) => (o.applicationId ? [o.applicationId] : [])))
-  const afterApps = new Set(after.flatMap((o) => (o.applicationId ? [o.applicationId] : [])))
+export function elementDiff(items: readonly DiffItem[], shown: readonly Keyed[]): VersionDiff {
+  const shownIds = new Set(shown.map((o) => o.id))
   const diff: VersionDiff = { added: [], changed: [], removed: [], unchanged: 0 }
-  for (const o of after) {
-    if (beforeIds.has(o.id)) diff.unchanged++
-    else if (o.applicationId && beforeApps.has(o.applicationId)) diff.changed.push(o.id)
-    else diff.added.push(o.id)
+  for (const item of items) {
+    if (item.kind === 'removed') {
+      if (item.applicationId !== null) diff.removed.push(item.id)
+    } else if (shownIds.has(item.id)) diff[item.kind].push(item.id)
   }
-  for (const o of before) {
-    if (afterIds.has(o.id)) continue
-    if (o.applicationId ? !afterApps.has(o.applicationId) : true) diff.removed.push(o.id)
-  }
+  diff.unchanged = shownIds.size - diff.added.length - diff.changed.length
   return diff
 }

@@ -27,7 +27,7 @@ import { Ago, ErrorBox, Shell } from '../components/ui'
 import { PresenceAvatars } from '../components/PresenceAvatars'
 import { gql, type ApiError } from '../lib/api'
 import { Link, navigate, useLocation } from '../lib/router'
-import { diffVersions, propertiesOf, readHash, writeHash, type VersionDiff } from '../lib/view'
+import { elementDiff, propertiesOf, readHash, writeHash, type DiffItem, type VersionDiff } from '../lib/view'
 import { useQuery, useSession } from '../lib/session'
 
 interface VersionInfo {
@@ -76,6 +76,13 @@ class SessionLoader extends SpeckleLoader {
       ...(objectTypeMask ? { objectTypeMask } : {}),
     })
   }
+}
+
+const DIFF_QUERY = `query VersionDiff($p: String!, $v: String!, $a: String!, $c: String) {
+  project(id: $p) { version(id: $v) { diff(against: $a, limit: 1000, cursor: $c) { cursor items { kind id applicationId } } } }
+}`
+interface DiffPage {
+  project: { version: { diff: { cursor: string | null; items: DiffItem[] } } }
 }
 
 const OUTLINE_LIMIT = 500
@@ -233,7 +240,8 @@ export default function ViewerPage({
     }
   }, [version?.referencedObject])
 
-  // Compare with another version: read its objects' ids and applicationIds, colour what differs here.
+  // Compare with another version: the server's diff of the two trees (`version.diff`, computed once and
+  // kept), read page by page; the elements of this view that it names are counted and coloured.
   useEffect(() => {
     const v = viewerRef.current
     const other = versions.find((x) => x.id === compareId)
@@ -244,25 +252,16 @@ export default function ViewerPage({
     if (!other || other.id === version.id) return
     let live = true
     const run = async () => {
-      const loader = ObjectLoader2Factory.createFromUrl({
-        serverUrl: location.origin,
-        streamId: projectId,
-        objectId: other.referencedObject,
-        token: undefined,
-        attributeMask: { include: ['applicationId', 'speckle_type'] },
-        options: { useCache: false },
-      })
-      const before: { id: string; applicationId: string | null }[] = []
-      try {
-        for await (const o of loader.getObjectIterator()) {
-          const appId = (o as { applicationId?: unknown }).applicationId
-          if (typeof appId === 'string' && typeof o.id === 'string') before.push({ id: o.id, applicationId: appId })
-        }
-      } finally {
-        await loader.disposeAsync()
-      }
+      const items: DiffItem[] = []
+      let cursor: string | null = null
+      do {
+        const page: DiffPage = await gql<DiffPage>(DIFF_QUERY, { p: projectId, v: version.id, a: other.id, c: cursor })
+        const diffPage = page.project.version.diff
+        items.push(...diffPage.items)
+        cursor = diffPage.cursor
+      } while (cursor !== null && live)
       if (!live) return
-      const result = diffVersions(before, objects)
+      const result = elementDiff(items, objects)
       v.filtering.setUserObjectColors([
         { objectIds: result.added, color: '#2f9e44' },
         { objectIds: result.changed, color: '#f08c00' },

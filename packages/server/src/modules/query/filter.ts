@@ -147,7 +147,15 @@ export function parseFilter(text: string): FilterNode {
     return t.t === 'word' && t.v.toLowerCase() === word
   }
   const describe = (t: Token) =>
-    t.t === 'end' ? 'end of filter' : t.t === 'word' || t.t === 'op' ? `'${String(t.v)}'` : t.t === 'string' ? 'a string' : t.t === 'number' ? 'a number' : `'${t.t}'`
+    t.t === 'end'
+      ? 'end of filter'
+      : t.t === 'word' || t.t === 'op'
+        ? `'${String(t.v)}'`
+        : t.t === 'string'
+          ? 'a string'
+          : t.t === 'number'
+            ? 'a number'
+            : `'${t.t}'`
 
   function or(): FilterNode {
     let left = and()
@@ -182,14 +190,16 @@ export function parseFilter(text: string): FilterNode {
     return comparison()
   }
   function comparison(): FilterNode {
-    if (++comparisons > MAX_COMPARISONS) throw new FilterSyntaxError(`more than ${MAX_COMPARISONS} comparisons`, peek().at)
+    if (++comparisons > MAX_COMPARISONS)
+      throw new FilterSyntaxError(`more than ${MAX_COMPARISONS} comparisons`, peek().at)
     const path = parsePathTokens()
     if (isWord('exists')) {
       k++
       return { kind: 'exists', path }
     }
     const opToken = peek()
-    if (opToken.t !== 'op') throw new FilterSyntaxError(`expected an operator but found ${describe(opToken)}`, opToken.at)
+    if (opToken.t !== 'op')
+      throw new FilterSyntaxError(`expected an operator but found ${describe(opToken)}`, opToken.at)
     k++
     const v = peek()
     let value: FilterValue
@@ -221,7 +231,8 @@ export function parseFilter(text: string): FilterNode {
       path.push(seg.v)
       k++
     }
-    if (path.length > MAX_PATH_SEGMENTS) throw new FilterSyntaxError(`a path has more than ${MAX_PATH_SEGMENTS} segments`, first.at)
+    if (path.length > MAX_PATH_SEGMENTS)
+      throw new FilterSyntaxError(`a path has more than ${MAX_PATH_SEGMENTS} segments`, first.at)
     return path
   }
 
@@ -321,7 +332,8 @@ export function compileFilter(node: FilterNode, firstParam: number): CompiledFil
       // `!=` needs the path present (and a JSON null differs from every value but null).
       return op === '=' ? eq : `((p.props #> ${p}) IS NOT NULL AND NOT COALESCE(${eq}, false))`
     }
-    if (op === '~') return `(${pathText(p)} ILIKE ${param(`%${likeEscape(value as string)}%`, 'text')} AND ${typeIs('string')})`
+    if (op === '~')
+      return `(${pathText(p)} ILIKE ${param(`%${likeEscape(value as string)}%`, 'text')} AND ${typeIs('string')})`
     if (typeof value === 'number') return `${pathNumber(p)} ${op} ${param(String(value), 'numeric')}`
     return `(${pathText(p)} COLLATE "C" ${op} ${param(value, 'text')} AND ${typeIs('string')})`
   }

@@ -236,11 +236,11 @@ export function createQueryRepository(sql: Sql) {
         `INSERT INTO query_diff_items (diff_key, kind, object_id, previous_id, application_id, speckle_type)
          WITH a_only AS MATERIALIZED (
            SELECT a.object_id, a.application_id, a.speckle_type FROM query_members a
-           WHERE a.root_key = $2
+           WHERE a.root_key = $2 AND a.object_id <> (SELECT root_id FROM query_roots WHERE key = $2)
              AND NOT EXISTS (SELECT 1 FROM query_members b WHERE b.root_key = $3 AND b.object_id = a.object_id)
          ), b_only AS MATERIALIZED (
            SELECT b.object_id, b.application_id, b.speckle_type FROM query_members b
-           WHERE b.root_key = $3
+           WHERE b.root_key = $3 AND b.object_id <> (SELECT root_id FROM query_roots WHERE key = $3)
              AND NOT EXISTS (SELECT 1 FROM query_members a WHERE a.root_key = $2 AND a.object_id = b.object_id)
          ), pairs AS MATERIALIZED (
            SELECT y.object_id, x.object_id AS previous_id, y.application_id, y.speckle_type
@@ -261,7 +261,8 @@ export function createQueryRepository(sql: Sql) {
       )
       await tx.query(
         `UPDATE query_diffs d SET added = c.added, removed = c.removed, changed = c.changed,
-           unchanged = (SELECT object_count FROM query_roots WHERE key = $2) - c.added - c.changed
+           -- The roots (the versions' containers, always different) are left out of the diff.
+           unchanged = (SELECT object_count - 1 FROM query_roots WHERE key = $2) - c.added - c.changed
          FROM (SELECT count(*) FILTER (WHERE kind = 0)::int AS added, count(*) FILTER (WHERE kind = 1)::int AS removed,
                       count(*) FILTER (WHERE kind = 2)::int AS changed
                FROM query_diff_items WHERE diff_key = $1) c

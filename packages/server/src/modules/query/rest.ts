@@ -44,9 +44,7 @@ type Params = { projectId: string; versionId: string }
 /** The errors whose answers carry more than the shared mapper's `{ code, message }`. */
 async function answered(reply: FastifyReply, err: unknown): Promise<boolean> {
   if (err instanceof FilterSyntaxError) {
-    await reply
-      .code(400)
-      .send({ error: { code: 'BAD_USER_INPUT', message: err.message, position: err.position } })
+    await reply.code(400).send({ error: { code: 'BAD_USER_INPUT', message: err.message, position: err.position } })
     return true
   }
   if (err instanceof QueryTimeout) {

@@ -175,7 +175,10 @@ export function createQueryService(options: QueryServiceOptions) {
    * Run `read` within the budget. PostgreSQL stops the statement itself (`statement_timeout`); PGlite
    * cannot, so its reads come in chunks (`chunked`) and the budget is checked between them.
    */
-  async function budgeted<T>(paths: Set<string>, read: (db: SqlExecutor, timeLeft: () => void) => Promise<T>): Promise<T> {
+  async function budgeted<T>(
+    paths: Set<string>,
+    read: (db: SqlExecutor, timeLeft: () => void) => Promise<T>,
+  ): Promise<T> {
     const started = Date.now()
     const timeLeft = () => {
       if (Date.now() - started > budgetMs) throw new QueryTimeout(budgetMs, [...paths])
@@ -293,16 +296,19 @@ export function createQueryService(options: QueryServiceOptions) {
     const rows =
       limit === 0
         ? []
-        : await repo.diffItems(key, cursor ? { kind: cursor[0] as number, id: cursor[1] as string } : null, kinds, limit)
-    const items = rows.map(
-      (r): DiffItem => ({
-        kind: KINDS[r.kind]!,
-        id: r.object_id,
-        previousId: r.previous_id,
-        applicationId: r.application_id,
-        speckleType: r.speckle_type,
-      }),
-    )
+        : await repo.diffItems(
+            key,
+            cursor ? { kind: cursor[0] as number, id: cursor[1] as string } : null,
+            kinds,
+            limit,
+          )
+    const items = rows.map((r): DiffItem => ({
+      kind: KINDS[r.kind]!,
+      id: r.object_id,
+      previousId: r.previous_id,
+      applicationId: r.application_id,
+      speckleType: r.speckle_type,
+    }))
     const last = rows[rows.length - 1]
     return { ...counts, items, cursor: rows.length === limit && last ? encode([last.kind, last.object_id]) : null }
   }

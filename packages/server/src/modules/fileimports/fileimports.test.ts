@@ -145,6 +145,41 @@ function suite(kind: 'pglite' | 'postgres') {
       if (storeDir) await rm(storeDir, { recursive: true, force: true })
     })
 
+    it('writes each upload status change to the change feed in the same transaction as the change', async () => {
+      const outboxRows = async (uploadId: string) =>
+        (
+          await h.sql.query<{ payload: { fileUploadId: string; created: boolean } }>(
+            `SELECT payload FROM outbox WHERE type = 'FileUploadUpdated' AND payload->>'fileUploadId' = $1 ORDER BY seq`,
+            [uploadId],
+          )
+        ).rows.map((r) => r.payload.created)
+      const input = {
+        projectId,
+        modelName: 'feed',
+        userId: (await h.ctx.newUser()).id,
+        fileName: 'x.stl',
+        fileType: 'stl',
+        fileSize: 1,
+      }
+      // A transaction that rolls back leaves neither the upload nor its event.
+      await expect(
+        h.sql.transaction(async (tx) => {
+          await fileImports.record(tx, { ...input, id: 'feedrolledback01' })
+          throw new Error('rolled back')
+        }),
+      ).rejects.toThrow('rolled back')
+      expect(await outboxRows('feedrolledback01')).toEqual([])
+      // A committed upload and each status change after it are in the feed, in order.
+      await h.sql.transaction((tx) => fileImports.record(tx, { ...input, id: 'feedcommitted001' }))
+      await fileImports.setStatus(h.sql, 'feedcommitted001', 1)
+      await fileImports.setStatus(h.sql, 'feedcommitted001', 3, { message: 'test' })
+      // (The import job queued with it may add its own status changes meanwhile: also updates, never creations.)
+      const rows = await outboxRows('feedcommitted001')
+      expect(rows.length).toBeGreaterThanOrEqual(3)
+      expect(rows).toEqual([true, ...rows.slice(1).map(() => false)])
+      await h.sql.query('DELETE FROM file_uploads WHERE id = $1', ['feedcommitted001'])
+    })
+
     it('queues an upload as a pending model, then converts a real IFC4 file into a version', async () => {
       const bytes = await readFile(data('ifc/AC20-FZK-Haus.ifc'))
       const res = await upload(`/api/file/ifc/${projectId}/${encodeURIComponent('buildings/fzk-haus')}`, [

@@ -121,16 +121,15 @@ export function createFileImportsService(deps: {
         [input.id, input.projectId, modelName, input.userId, input.fileName, input.fileType, input.fileSize],
       )
       await jobs.enqueue(tx, 'fileimport.convert', { fileUploadId: input.id }, { dedupeKey: `upload:${input.id}` })
-      return toUpload(rows[0]!)
+      const upload = toUpload(rows[0]!)
+      // In the change feed with the upload itself: nothing is lost between the commit and the publish.
+      await recordEvents(tx, [uploadEvent(upload, true)])
+      return upload
     },
 
     async announce(upload, created) {
-      const events: TrussEvent[] = [
-        { type: 'FileUploadUpdated', projectId: upload.projectId, fileUploadId: upload.id, created },
-      ]
-      // Its own statement, right after the status change committed: subscribers re-read the status anyway.
-      await recordEvents(sql, events)
-      await publishEvents(deps.bus, events, deps.logger)
+      // The outbox row was written with the change (`record`, `setStatus`); this only nudges the nodes.
+      await publishEvents(deps.bus, [uploadEvent(upload, created)], deps.logger)
     },
 
     async get(id, db = sql) {
@@ -161,13 +160,23 @@ export function createFileImportsService(deps: {
     },
 
     async setStatus(db, id, status, fields = {}) {
-      const { rows } = await db.query<FileUploadRow>(
-        `UPDATE file_uploads SET converted_status = $2, converted_message = $3,
-           converted_version_id = COALESCE($4, converted_version_id), converted_last_update = clock_timestamp()
-         WHERE id = $1 RETURNING *`,
-        [id, status, fields.message ?? null, fields.versionId ?? null],
-      )
-      return rows[0] ? toUpload(rows[0]) : null
+      // The status and its change-feed row commit together (in the caller's transaction, or in one here).
+      const update = async (tx: SqlExecutor) => {
+        const { rows } = await tx.query<FileUploadRow>(
+          `UPDATE file_uploads SET converted_status = $2, converted_message = $3,
+             converted_version_id = COALESCE($4, converted_version_id), converted_last_update = clock_timestamp()
+           WHERE id = $1 RETURNING *`,
+          [id, status, fields.message ?? null, fields.versionId ?? null],
+        )
+        const upload = rows[0] ? toUpload(rows[0]) : null
+        if (upload !== null) await recordEvents(tx, [uploadEvent(upload, false)])
+        return upload
+      }
+      return 'transaction' in db ? (db as Sql).transaction(update) : update(db)
     },
   }
+}
+
+function uploadEvent(upload: Pick<FileUpload, 'id' | 'projectId'>, created: boolean): TrussEvent {
+  return { type: 'FileUploadUpdated', projectId: upload.projectId, fileUploadId: upload.id, created }
 }

@@ -51,6 +51,57 @@ function peakRssMb(pid) {
   }
 }
 
+/**
+ * Where a process's resident memory lives, read from /proc/PID/smaps: WebAssembly memories (PGlite's heap:
+ * mappings reserved at 4 GiB or more), the rest of the anonymous memory (JavaScript heaps, Buffers, malloc),
+ * and file-backed pages (code). In MB.
+ */
+function rssBreakdown(pid) {
+  let text
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8')
+  } catch {
+    return null
+  }
+  const out = { wasm: 0, anon: 0, file: 0 }
+  let size = 0
+  let file = false
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line)
+    if (head) {
+      file = head[1] !== '0' && head[2].startsWith('/')
+      continue
+    }
+    if (line.startsWith('Size:')) size = Number(/\d+/.exec(line)[0])
+    else if (line.startsWith('Rss:')) {
+      const kb = Number(/\d+/.exec(line)[0])
+      if (size >= 4 * 1024 * 1024) out.wasm += kb
+      else if (file) out.file += kb
+      else out.anon += kb
+    }
+  }
+  return { wasm: Math.round(out.wasm / 1024), anon: Math.round(out.anon / 1024), file: Math.round(out.file / 1024) }
+}
+
+/** BENCH_MEMORY=1: sample the breakdown every 500 ms and keep the sample of the largest total. */
+function memorySampler(pid) {
+  if (!process.env.BENCH_MEMORY) return { stop: () => undefined }
+  let peak = null
+  const timer = setInterval(() => {
+    const b = rssBreakdown(pid)
+    if (b && (!peak || b.wasm + b.anon + b.file > peak.wasm + peak.anon + peak.file)) peak = b
+  }, 500)
+  return {
+    stop(label) {
+      clearInterval(timer)
+      if (peak)
+        console.log(
+          `server memory at its peak during ${label}: WebAssembly ${peak.wasm} MB, other anonymous ${peak.anon} MB, files ${peak.file} MB`,
+        )
+    },
+  }
+}
+
 async function runMode(mode) {
   const dataDir = mkdtempSync(join(tmpdir(), `truss-bench-${mode}-`))
   const env = { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' }
@@ -143,11 +194,13 @@ async function runMode(mode) {
       for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
     }
     if (phases.includes('upload')) {
+      const uploadMemory = memorySampler(server.pid)
       printOut(await run('upload'))
       polling = false
       health.sort((a, b) => a - b)
       const pct = (p) => health[Math.min(health.length - 1, Math.ceil((p / 100) * health.length) - 1)]
       console.log(`server peak RSS during upload: ${peakRssMb(server.pid)} MB`)
+      uploadMemory.stop('upload')
       console.log(
         `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
       )
@@ -159,7 +212,9 @@ async function runMode(mode) {
       server = await startServer()
       clientEnv.BENCH_SERVER_PID = String(server.pid)
     }
+    const readMemory = memorySampler(server.pid)
     if (rest.length > 0) printOut(await run(rest.join(',')))
+    readMemory.stop(rest.join(', '))
     if (rest.length > 0) console.log(`server peak RSS during ${rest.join(', ')}: ${peakRssMb(server.pid)} MB`)
   } finally {
     process.off('SIGINT', onSignal)

@@ -158,6 +158,44 @@ function chromiumRss() {
   return { renderer, gpu }
 }
 
+/** The functions that took the most of the tab's main thread, by self time, and what each frame's total was. */
+function printProfile(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const self = new Map()
+  const dt = profile.timeDeltas
+  let total = 0
+  for (let i = 0; i < profile.samples.length; i++) {
+    const n = byId.get(profile.samples[i])
+    const f = n.callFrame
+    const file = f.url.split('/').pop()?.split('?')[0] ?? ''
+    const key = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`
+    const ms = (dt[i + 1] ?? 0) / 1000
+    self.set(key, (self.get(key) ?? 0) + ms)
+    total += ms
+  }
+  // Main-thread time by kind, per 5 s of the load (from the profile's start).
+  const buckets = []
+  let t = 0
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += dt[i] / 1000
+    const name = byId.get(profile.samples[i]).callFrame.functionName
+    const kind = ['(program)', '(idle)', '(garbage collector)'].includes(name) ? name : 'js'
+    const b = (buckets[Math.floor(t / 5000)] ??= { '(program)': 0, '(idle)': 0, '(garbage collector)': 0, js: 0 })
+    b[kind] += (dt[i + 1] ?? 0) / 1000
+  }
+  buckets.forEach((b, i) =>
+    console.log(
+      `  ${String(i * 5).padStart(3)}-${i * 5 + 5} s: ` +
+        Object.entries(b)
+          .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}`)
+          .join(', '),
+    ),
+  )
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)
+  console.log(`profile: ${(total / 1000).toFixed(1)} s sampled; top self time:`)
+  for (const [k, ms] of top) console.log(`  ${(ms / 1000).toFixed(2).padStart(6)} s  ${k}`)
+}
+
 const results = []
 for (let run = 0; run < runs; run++) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
@@ -174,30 +212,46 @@ for (let run = 0; run < runs; run++) {
     const now = chromiumRss()
     peak = { renderer: Math.max(peak.renderer, now.renderer), gpu: Math.max(peak.gpu, now.gpu) }
   }, 250)
-  await page.goto(`${url}/projects/${projectId}/models/${modelId}@${versionId}?useCache=false`)
-  const firstDrawn = await page.evaluate(
-    () =>
-      new Promise((resolve) => {
-        const probe = () => {
-          const canvas = document.querySelector('[data-testid=viewer] canvas')
-          if (canvas && canvas.width > 0) {
-            const c = document.createElement('canvas')
-            c.width = 64
-            c.height = 40
-            const ctx = c.getContext('2d')
-            ctx.drawImage(canvas, 0, 0, 64, 40)
-            const d = ctx.getImageData(0, 0, 64, 40).data
-            for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return resolve(performance.now())
-          }
-          setTimeout(probe, 50)
-        }
-        probe()
-      }),
+  // BENCH_PROFILE=1: a CPU profile of the tab from navigation to all objects loaded, summed by function.
+  const cdp = process.env.BENCH_PROFILE ? await context.newCDPSession(page) : undefined
+  if (cdp) {
+    await cdp.send('Profiler.enable')
+    await cdp.send('Profiler.setSamplingInterval', { interval: 1000 })
+    await cdp.send('Profiler.start')
+  }
+  await page.goto(
+    `${url}/projects/${projectId}/models/${modelId}@${versionId}?useCache=false${process.env.BENCH_QUERY ?? ''}`,
   )
   await page.waitForFunction(() => Boolean(window.trussViewer), null, { timeout: 300_000 })
   const loaded = await page.evaluate(() => performance.getEntriesByName('truss:viewer:loaded')[0].startTime)
+  const firstDrawn = await page.evaluate(() => performance.getEntriesByName('truss:viewer:first-frame')[0]?.startTime)
+  // The canvas is not blank (read once, at the end: reading a WebGL canvas back stalls the page).
+  const painted = await page.evaluate(() => {
+    const canvas = document.querySelector('[data-testid=viewer] canvas')
+    const c = document.createElement('canvas')
+    c.width = 64
+    c.height = 40
+    const ctx = c.getContext('2d')
+    ctx.drawImage(canvas, 0, 0, 64, 40)
+    const d = ctx.getImageData(0, 0, 64, 40).data
+    let n = 0
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++
+    return n
+  })
+  if (painted === 0) throw new Error('the canvas is blank after loading')
+  const converted = await page.evaluate(() => performance.getEntriesByName('truss:viewer:converted')[0]?.startTime)
+  const batches = await page.evaluate(() => Object.keys(window.trussViewer.viewer.getRenderer().batcher.batches).length)
+  const marks = await page.evaluate(() =>
+    performance
+      .getEntriesByType('mark')
+      .filter((m) => m.name.startsWith('truss:'))
+      .map((m) => `${m.name.replace('truss:', '')} ${(m.startTime / 1000).toFixed(2)}`),
+  )
+  console.log(`marks (s from navigation start): ${marks.join(', ')}`)
+  console.log(`downloaded and converted at ${(converted / 1000).toFixed(2)} s; ${batches} batches`)
   clearInterval(sampler)
   const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize / 1048576)
+  if (cdp) printProfile((await cdp.send('Profiler.stop')).profile)
   results.push({ firstDrawn, loaded, heap, ...peak })
   console.log(
     `run ${run + 1}: first drawn frame ${(firstDrawn / 1000).toFixed(2)} s, all objects loaded ${(loaded / 1000).toFixed(2)} s ` +

@@ -20,7 +20,6 @@ import {
   ViewModes,
   type TreeNode,
 } from '@speckle/viewer'
-import { ObjectLoader2Factory } from '@speckle/objectloader2'
 import { useEffect, useMemo, useRef, useState } from 'react'
 import CommentsPanel from '../components/CommentsPanel'
 import { Ago, ErrorBox, Shell } from '../components/ui'
@@ -29,6 +28,7 @@ import { gql, type ApiError } from '../lib/api'
 import { Link, navigate, useLocation } from '../lib/router'
 import { elementDiff, propertiesOf, readHash, writeHash, type DiffItem, type VersionDiff } from '../lib/view'
 import { useQuery, useSession } from '../lib/session'
+import { TreeLoader } from '../lib/tree-loader'
 
 interface VersionInfo {
   id: string
@@ -53,28 +53,24 @@ interface ViewerData {
 }
 
 /**
- * SpeckleLoader with no token: the browser sends the session cookie with the loader's same-origin requests.
- * (The stock loader falls back to localStorage and logs an error when given none.)
+ * SpeckleLoader reading the version's tree with `TreeLoader` (one streaming request, see lib/tree-loader)
+ * instead of @speckle/objectloader2. No token: the browser sends the session cookie with the same-origin
+ * request, and a public project needs none.
  */
 class SessionLoader extends SpeckleLoader {
-  protected override initObjectLoader(
-    resource: string,
-    _authToken?: string,
-    _enableCaching?: boolean,
-    _resourceData?: unknown,
-    attributeMask?: Parameters<typeof ObjectLoader2Factory.createFromUrl>[0]['attributeMask'],
-    objectTypeMask?: string[],
-  ) {
+  protected override initObjectLoader(resource: string) {
     const url = new URL(resource)
     const parts = url.pathname.split('/')
-    return ObjectLoader2Factory.createFromUrl({
-      serverUrl: url.origin,
-      streamId: parts[2]!,
-      objectId: parts[4]!,
-      token: undefined,
-      ...(attributeMask ? { attributeMask } : {}),
-      ...(objectTypeMask ? { objectTypeMask } : {}),
-    })
+    const loader = new TreeLoader({ serverUrl: url.origin, projectId: parts[2]!, objectId: parts[4]! })
+    // The viewer calls only what TreeLoader has (getTotalObjectCount, getObjectIterator, getObject, disposeAsync).
+    return loader as unknown as ReturnType<SpeckleLoader['initObjectLoader']>
+  }
+
+  override async load(): Promise<boolean> {
+    const done = await super.load()
+    // Every object is downloaded and converted into the world tree; batching for the GPU comes next.
+    performance.mark('truss:viewer:converted')
+    return done
   }
 }
 
@@ -86,6 +82,8 @@ interface DiffPage {
 }
 
 const OUTLINE_LIMIT = 500
+/** The longest gap between two drawn frames while a model loads (see the load below). */
+const LOADING_FRAME_MS = 1000
 
 interface OutlineItem {
   id: string
@@ -171,17 +169,42 @@ export default function ViewerPage({
       viewerRef.current = { viewer, camera, selection, filtering, section, measure, modes }
       const resource = `${location.origin}/streams/${projectId}/objects/${version.referencedObject}`
       const loader = new SessionLoader(viewer.getWorldTree(), resource, undefined, true)
-      loader.on(LoaderEvent.LoadProgress, ({ progress: p }) => !disposed && setProgress(p))
-      let firstFrame = false
-      const onFrame = () => {
-        if (firstFrame || disposed) return
-        firstFrame = true
-        performance.mark('truss:viewer:first-frame')
-      }
-      requestAnimationFrame(onFrame)
+      // The loader reports every object; the bar moves by whole percents (one React render each).
+      let shown = -1
+      loader.on(LoaderEvent.LoadProgress, ({ progress: p }) => {
+        const percent = Math.floor(p * 100)
+        if (disposed || percent === shown) return
+        shown = percent
+        setProgress(p)
+      })
       const hash = readHash()
-      await viewer.loadObject(loader, hash.camera === null)
+      // No zoom per batch: with it the viewer fits the camera and renders a whole frame after each of the
+      // (50 for 100,000 objects) batches. The camera is fitted once, below, when all of them are in.
+      // While the batches are built, draw at most one frame every LOADING_FRAME_MS: each frame redraws every
+      // batch so far, and on a software or slow GPU frames would take most of the time the batching needs.
+      const renderer = viewer.getRenderer()
+      const render = renderer.render.bind(renderer)
+      let lastFrame = 0
+      let firstFrame = false
+      renderer.render = () => {
+        const now = performance.now()
+        if (now - lastFrame < LOADING_FRAME_MS) return
+        lastFrame = now
+        render()
+        // The first frame drawn with part of the model in it.
+        if (!firstFrame && Object.keys(renderer.batcher.batches).length > 0) {
+          firstFrame = true
+          performance.mark('truss:viewer:first-frame')
+        }
+      }
+      try {
+        await viewer.loadObject(loader, false)
+      } finally {
+        renderer.render = render
+      }
       if (disposed) return
+      viewer.requestRender()
+      if (hash.camera === null) camera.setCameraView([], false)
       performance.mark('truss:viewer:loaded')
       modes.setViewMode(viewModeRef.current)
       ;(window as unknown as { trussViewer?: unknown }).trussViewer = { viewer, loadMs: performance.now() - started }

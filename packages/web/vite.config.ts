@@ -1,8 +1,9 @@
 import { defineConfig } from 'vite'
+import { viewerPacing } from './src/build/viewer-pacing.js'
 
-// No React plugin: esbuild compiles JSX (automatic runtime); the app needs no fast refresh to build.
 export default defineConfig({
   esbuild: { jsx: 'automatic' },
+  plugins: [viewerPacing()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

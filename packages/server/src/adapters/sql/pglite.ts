@@ -114,8 +114,19 @@ export async function createPgliteSql(options: PgliteSqlOptions): Promise<Sql> {
     releaseLock,
     options.logger,
     restart,
-    options.recycleHeapBytes ?? DEFAULT_RECYCLE_HEAP_BYTES,
+    options.recycleHeapBytes ?? recycleHeapBytesFromEnv() ?? DEFAULT_RECYCLE_HEAP_BYTES,
   )
+}
+
+/** `TRUSS_PGLITE_RECYCLE_MB`: the WASM memory, in MiB, past which the database worker is restarted. */
+function recycleHeapBytesFromEnv(): number | undefined {
+  const given = process.env.TRUSS_PGLITE_RECYCLE_MB
+  if (given === undefined || given.trim() === '') return undefined
+  const mb = Number(given)
+  if (!Number.isInteger(mb) || mb < 64) {
+    throw new SqlConfigError('TRUSS_PGLITE_RECYCLE_MB', `expected a whole number of MiB, at least 64, got "${given}"`)
+  }
+  return mb * 2 ** 20
 }
 
 class PgliteSql implements Sql {

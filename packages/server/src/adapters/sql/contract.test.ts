@@ -694,6 +694,44 @@ describe('PGlite', () => {
       }
     })
 
+    it('takes its restart limit from TRUSS_PGLITE_RECYCLE_MB, and refuses one that is not a size', async () => {
+      const dir = join(root, 'recycle-env')
+      for (const bad of ['lots', '12', '256.5']) {
+        process.env.TRUSS_PGLITE_RECYCLE_MB = bad
+        try {
+          await expect(openTestPglite({ dataDir: dir })).rejects.toMatchObject({
+            name: 'SqlConfigError',
+            variable: 'TRUSS_PGLITE_RECYCLE_MB',
+            message: expect.stringContaining(`got "${bad}"`),
+          })
+        } finally {
+          delete process.env.TRUSS_PGLITE_RECYCLE_MB
+        }
+      }
+      // A 64 MiB limit: building a 32 MB string grows the WASM heap past it, so the worker restarts.
+      const lines: { msg?: string }[] = []
+      const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+      process.env.TRUSS_PGLITE_RECYCLE_MB = '64'
+      try {
+        const sql = await createPgliteSql({ dataDir: dir, loadDataDir: await pgliteTemplate(), logger })
+        try {
+          await sql.query('CREATE TABLE kept (v int); INSERT INTO kept VALUES (5)')
+          const grow = `SELECT length(string_agg(repeat(md5(g::text), 2), '')) AS n FROM generate_series(1, 500000) g`
+          expect((await sql.query(grow)).rows).toEqual([{ n: 32_000_000 }])
+          await vi.waitFor(() =>
+            expect(
+              lines.filter((l) => l.msg === 'PGlite worker restarted to give back its memory').length,
+            ).toBeGreaterThan(0),
+          )
+          expect((await sql.query('SELECT v FROM kept')).rows).toEqual([{ v: 5 }])
+        } finally {
+          await sql.close()
+        }
+      } finally {
+        delete process.env.TRUSS_PGLITE_RECYCLE_MB
+      }
+    })
+
     it('initialises a new folder in a worker of its own, and serves with 32 MB of shared buffers (TRUSS_PGLITE_SETTINGS overrides)', async () => {
       const dir = join(root, 'fresh')
       const sql = await openTestPglite({ dataDir: dir })

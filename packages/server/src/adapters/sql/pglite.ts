@@ -82,6 +82,8 @@ function pgliteSettings(): string[] {
 
 export async function createPgliteSql(options: PgliteSqlOptions): Promise<Sql> {
   const started = performance.now()
+  // Settings are checked before anything is opened: a bad one leaves no lock or worker behind.
+  const recycleHeapBytes = options.recycleHeapBytes ?? recycleHeapBytesFromEnv() ?? DEFAULT_RECYCLE_HEAP_BYTES
   const dataDir = options.dataDir === undefined ? undefined : resolve(options.dataDir)
   const releaseLock = dataDir === undefined ? () => {} : acquireDataDirLock(dataDir, options.logger)
   let rpc: WorkerRpc
@@ -109,13 +111,7 @@ export async function createPgliteSql(options: PgliteSqlOptions): Promise<Sql> {
   // An in-memory database would lose its data with its worker: only a data folder is ever recycled.
   const restart =
     dataDir === undefined ? undefined : () => WorkerRpc.start({ dataDir, settings: pgliteSettings() }, options.logger)
-  return new PgliteSql(
-    rpc,
-    releaseLock,
-    options.logger,
-    restart,
-    options.recycleHeapBytes ?? recycleHeapBytesFromEnv() ?? DEFAULT_RECYCLE_HEAP_BYTES,
-  )
+  return new PgliteSql(rpc, releaseLock, options.logger, restart, recycleHeapBytes)
 }
 
 /** `TRUSS_PGLITE_RECYCLE_MB`: the WASM memory, in MiB, past which the database worker is restarted. */

@@ -265,7 +265,8 @@ function suite(kind: 'pglite' | 'postgres') {
       expect(hook.history.items[0]).toMatchObject({ status: 3 })
       const mail = await until(async () => {
         const files = await readdir(join(h.dir, 'outbox')).catch(() => [] as string[])
-        for (const f of files) {
+        // Only delivered messages: the outbox writes `.<name>.eml.tmp` first and renames it when complete.
+        for (const f of files.filter((name) => name.endsWith('.eml') && !name.startsWith('.'))) {
           const text = await readFile(join(h.dir, 'outbox', f), 'utf8')
           if (text.includes('was disabled') && text.includes(owner.email)) return text
         }

@@ -107,8 +107,11 @@ describe('truss import', () => {
     const file = sharedData('stl/gearwheel.ascii.stl')
     const io = captureIo()
     expect(await runCli(['import', file, '--project', projectId, '--server', url, '--token', 'nope'], io)).toBe(1)
-    // Speckle's auth answers an unknown token as a refusal of access to the project.
-    expect(io.err).toMatch(/^truss: the server answered 40[13]: the token (was refused|may not write to this project)/)
+    // Speckle's auth answers an unknown token as a refusal of access to the project. The refusal can arrive
+    // while the body is still being sent, so a progress line may come before it.
+    expect(io.err).toMatch(
+      /^truss: the server answered 40[13]: the token (was refused|may not write to this project)$/m,
+    )
     const down = captureIo()
     expect(
       await runCli(['import', file, '--project', projectId, '--server', 'http://127.0.0.1:9', '--token', token], down),

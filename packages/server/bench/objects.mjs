@@ -213,7 +213,10 @@ async function runMode(mode) {
       clientEnv.BENCH_SERVER_PID = String(server.pid)
     }
     const readMemory = memorySampler(server.pid)
-    if (rest.length > 0) printOut(await run(rest.join(',')))
+    // BENCH_READ_RUNS=n repeats the read phases on the same server: the first read of freshly written
+    // rows also writes (PostgreSQL sets their hint bits), later ones only read.
+    const readRuns = Math.max(1, Number(process.env.BENCH_READ_RUNS ?? 1))
+    for (let i = 0; i < readRuns && rest.length > 0; i++) printOut(await run(rest.join(',')))
     readMemory.stop(rest.join(', '))
     if (rest.length > 0) console.log(`server peak RSS during ${rest.join(', ')}: ${peakRssMb(server.pid)} MB`)
   } finally {

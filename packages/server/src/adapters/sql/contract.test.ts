@@ -578,6 +578,41 @@ export function sqlContract(name: string, makeSql: () => Promise<Sql>): void {
 describe('PGlite', () => {
   sqlContract('pglite', () => openTestPglite())
 
+  it('answers a two-text-column query as raw lines in one buffer, with line ends that survive newlines in values', async () => {
+    const sql = await openTestPglite()
+    try {
+      const table = uniqueName('text_lines')
+      await sql.query(`CREATE TABLE ${table} (id text PRIMARY KEY, data text)`)
+      const values: [string, string][] = [
+        ['a', '{"x":1}'],
+        ['b', 'two\nlines\tand a tab, ü and 🏗'],
+        ['c', ''],
+      ]
+      for (const [id, data] of values) await sql.query(`INSERT INTO ${table} VALUES ($1, $2)`, [id, data])
+      const { bytes, ends } = await sql.textLines!(`SELECT id, data FROM ${table} WHERE id <> $1 ORDER BY id`, ['z'])
+      expect(bytes.toString('utf8')).toBe(values.map(([id, data]) => `${id}\t${data}\n`).join(''))
+      expect([...ends]).toEqual(
+        values.map((_, i) =>
+          Buffer.byteLength(
+            values
+              .slice(0, i + 1)
+              .map(([id, d]) => `${id}\t${d}\n`)
+              .join(''),
+          ),
+        ),
+      )
+      expect(bytes.buffer.byteLength).toBe(bytes.length) // one buffer of its own, moved from the worker
+      const none = await sql.textLines!(`SELECT id, data FROM ${table} WHERE id = $1`, ['z'])
+      expect([none.bytes.length, none.ends.length]).toEqual([0, 0])
+      await expect(sql.textLines!('SELECT id, data FROM nowhere WHERE id = $1', ['a'])).rejects.toMatchObject({
+        code: '42P01',
+      })
+      expect((await sql.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }])
+    } finally {
+      await sql.close()
+    }
+  })
+
   it('cuts streamed COPY text into whole rows of about the chunk size, each in a buffer of its own', async () => {
     const rows = Array.from({ length: 500 }, (_, i) => `row-${i}\t${'v'.repeat(i % 37)}\n`).join('')
     const source = Buffer.from(rows + 'tail\twithout newline')

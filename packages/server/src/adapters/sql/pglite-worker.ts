@@ -25,6 +25,11 @@ export type WorkerRequest =
   | { id: number; op: 'copy'; text: string; data: Uint8Array<ArrayBuffer> }
   /** `text` writes `'/dev/blob'`; the reply's `data` holds what it wrote. */
   | { id: number; op: 'copyOut'; text: string }
+  /**
+   * A query of two text columns, answered as `a \t b \n` lines in one transferred buffer (`data`) with
+   * each line's end offset (`ends`): the main thread gets one buffer instead of a string per value.
+   */
+  | { id: number; op: 'lines'; text: string; params: readonly unknown[] }
   | { id: number; op: 'close' }
 
 export interface WorkerError {
@@ -43,6 +48,8 @@ export type WorkerMessage =
       rows: unknown[]
       rowCount: number
       data?: Uint8Array<ArrayBuffer>
+      /** For `lines`: where each line of `data` ends. */
+      ends?: Uint32Array<ArrayBuffer>
       /** The size of PGlite's WASM memory after the request (it only ever grows). */
       heapBytes?: number
     }
@@ -95,6 +102,30 @@ function toReply(id: number, result: Results): WorkerMessage {
   return { kind: 'reply', id, ok: true, rows: result.rows, rowCount }
 }
 
+/** Rows of two texts as `a \t b \n` lines in one buffer of its own (transferable), and each line's end. */
+export function joinLines(rows: readonly (readonly [string, string])[]): {
+  data: Uint8Array<ArrayBuffer>
+  ends: Uint32Array<ArrayBuffer>
+} {
+  const ends = new Uint32Array(rows.length)
+  let total = 0
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!
+    total += Buffer.byteLength(row[0]) + Buffer.byteLength(row[1]) + 2
+    ends[i] = total
+  }
+  // Not from Buffer's shared pool: the whole ArrayBuffer is this result, so it can be transferred.
+  const out = Buffer.allocUnsafeSlow(total)
+  let at = 0
+  for (const [a, b] of rows) {
+    at += out.write(a, at)
+    out[at++] = 9
+    at += out.write(b, at)
+    out[at++] = 10
+  }
+  return { data: new Uint8Array(out.buffer, 0, total), ends }
+}
+
 /** PGlite's WASM memory in bytes; undefined where this PGlite build does not expose its module. */
 function heapBytes(db: PGlite): number | undefined {
   const memory = (db as unknown as { mod?: { HEAPU8?: Uint8Array } }).mod?.HEAPU8
@@ -119,6 +150,17 @@ async function run(db: PGlite, request: WorkerRequest): Promise<WorkerMessage> {
       const result = await db.query(request.text)
       const data = new Uint8Array(result.blob ? await result.blob.arrayBuffer() : new ArrayBuffer(0))
       return { kind: 'reply', id: request.id, ok: true, rows: [], rowCount: 0, data }
+    }
+    case 'lines': {
+      const result = await db.query<[string, string]>(request.text, [...request.params], { rowMode: 'array' })
+      return {
+        kind: 'reply',
+        id: request.id,
+        ok: true,
+        rows: [],
+        rowCount: result.rows.length,
+        ...joinLines(result.rows),
+      }
     }
     case 'close':
       await db.close()
@@ -149,7 +191,12 @@ async function main(): Promise<void> {
     run(db, request).then(
       (reply) => {
         if (reply.kind === 'reply') reply.heapBytes = heapBytes(db)
-        port.postMessage(reply, reply.kind === 'reply' && reply.ok && reply.data ? [reply.data.buffer] : [])
+        const transfer: ArrayBuffer[] = []
+        if (reply.kind === 'reply' && reply.ok) {
+          if (reply.data) transfer.push(reply.data.buffer)
+          if (reply.ends) transfer.push(reply.ends.buffer)
+        }
+        port.postMessage(reply, transfer)
       },
       (err: unknown) =>
         port.postMessage({

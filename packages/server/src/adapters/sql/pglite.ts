@@ -20,7 +20,15 @@ import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { checkBatchSize, copyStatement, encodeCopyChunks } from './shared.js'
 import type { WorkerMessage, WorkerOptions, WorkerRequest } from './pglite-worker.js'
-import { SqlClosed, SqlConfigError, SqlError, type QueryResult, type Sql, type SqlExecutor } from './types.js'
+import {
+  SqlClosed,
+  SqlConfigError,
+  SqlError,
+  type QueryResult,
+  type Sql,
+  type SqlExecutor,
+  type TextLines,
+} from './types.js'
 
 export interface PgliteSqlOptions {
   /** PGlite's data folder (`<data-dir>/db`); in memory when absent. */
@@ -205,6 +213,17 @@ class PgliteSql implements Sql {
     const reply = await this.gate.shared(() => this.via.call({ op: 'copyOut', text: `COPY (${query}) TO '/dev/blob'` }))
     this.maybeRecycle()
     if (reply.data && reply.data.length > 0) yield reply.data
+  }
+
+  async textLines(text: string, params: readonly unknown[]): Promise<TextLines> {
+    this.assertOpen()
+    try {
+      const reply = await this.gate.shared(() => this.via.call({ op: 'lines', text, params }))
+      const data = reply.data ?? new Uint8Array(0)
+      return { bytes: Buffer.from(data.buffer, data.byteOffset, data.length), ends: reply.ends ?? new Uint32Array(0) }
+    } finally {
+      this.maybeRecycle()
+    }
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -460,6 +479,7 @@ interface Reply {
   rows: unknown[]
   rowCount: number
   data?: Uint8Array<ArrayBuffer>
+  ends?: Uint32Array<ArrayBuffer>
 }
 
 /** The main-thread end of the worker: numbered requests, replies matched by id. */

@@ -47,9 +47,21 @@ export interface Sql extends SqlExecutor {
    * abandons the query.
    */
   copyOut(query: string): AsyncIterable<Uint8Array>
+  /**
+   * Where the adapter has it (PGlite): the rows of a query of two text columns as `a \t b \n` lines,
+   * values as they are (not escaped), in one buffer, with each line's end offset. For large reads whose
+   * values would otherwise each become a string, then a buffer.
+   */
+  textLines?(text: string, params: readonly unknown[]): Promise<TextLines>
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/** Lines of two values each: line `i` is `bytes[ends[i - 1] ?? 0 .. ends[i]]`. */
+export interface TextLines {
+  bytes: Buffer
+  ends: Uint32Array
 }
 
 /** Optional fields PostgreSQL sends with an error (both adapters copy the same ones). */

@@ -396,6 +396,57 @@ describe.each(['pglite', 'postgres'] as const)('objects service reads (%s)', (mo
   })
 })
 
+describe('objects service marks new rows committed after writing them (pglite)', () => {
+  it('leaves no page for the first read to write back, for streamed uploads and stored rows', async () => {
+    const sql = await openTestPglite()
+    try {
+      await runMigrations(sql)
+      const objects = createObjectsService({ sql, maxObjectBytes: 1e7 })
+      // Pages a full read of the table dirtied: PostgreSQL marks rows it first finds committed (hint bits).
+      // CHECKPOINT first: it writes out the pages the writes left dirty, so only the read's own marking shows.
+      const dirtiedByRead = async (): Promise<number> => {
+        await sql.query('CHECKPOINT')
+        const { rows } = await sql.query<{ 'QUERY PLAN': [{ Plan: { 'Shared Dirtied Blocks': number } }] }>(
+          'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*) FROM objects',
+        )
+        return rows[0]!['QUERY PLAN'][0].Plan['Shared Dirtied Blocks']
+      }
+      const rows = (salt: string) => Array.from({ length: 2_000 }, (_, i) => row(idOf(i, salt)))
+      // The measure works: rows written past the service are marked (and their pages dirtied) by the first read.
+      await objects.store('p1', rows('first'))
+      await objects.settled()
+      await sql.copyFrom(
+        'objects',
+        ['project_id', 'id', 'data'],
+        rows('raw').map((r) => ['p1', r.id, r.json]),
+      )
+      expect(await dirtiedByRead()).toBeGreaterThan(20)
+      expect(await dirtiedByRead()).toBe(0)
+
+      const body = Buffer.from(
+        `[${rows('streamed')
+          .map((r) => r.json)
+          .join(',')}]`,
+      )
+      const parts = (async function* () {
+        yield (async function* () {
+          for (let at = 0; at < body.length; at += 64_000) yield body.subarray(at, at + 64_000)
+        })()
+      })()
+      expect(await objects.storeStream('p1', parts)).toMatchObject({ objects: 2_000, added: 2_000 })
+      await objects.settled()
+      expect(await dirtiedByRead()).toBe(0)
+
+      expect(await objects.store('p1', rows('stored'))).toBe(2_000)
+      await objects.settled()
+      expect(await dirtiedByRead()).toBe(0)
+      expect((await sql.query('SELECT count(*)::int AS n FROM objects')).rows).toEqual([{ n: 8_000 }])
+    } finally {
+      await sql.close()
+    }
+  })
+})
+
 describe('objects service uploads at once (postgres)', () => {
   let sql: Sql
   let drop: () => Promise<void>

@@ -326,6 +326,7 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     let added: number
     try {
       // Waiting for a slot reads nothing more of the request: its client waits on TCP meanwhile.
+      await repo.markWrites()
       added = await uploadSlots.run(async () => {
         // One COPY statement is atomic: the usual request costs one statement, no transaction around it.
         let conflict = false
@@ -355,6 +356,8 @@ export function createObjectsService(options: ObjectsServiceOptions) {
     } finally {
       await produced.return()
     }
+    // In the background: the sender has its answer; the next reads find the new rows' pages marked.
+    void repo.settleWrites().catch(() => undefined)
     options.metrics?.objectsStoredTotal.inc(objects)
     counted(added)
     return { objects, added, bytes }
@@ -535,9 +538,10 @@ export function createObjectsService(options: ObjectsServiceOptions) {
   }
 
   return {
-    /** Resolves when a background ANALYZE (if one runs) is over. */
+    /** Resolves when background work after writes (ANALYZE, marking new rows committed) is over. */
     settled: async () => {
       await analyzing
+      await repo.writesSettled()
     },
     parseBatch,
     store,

@@ -602,6 +602,12 @@ describe('PGlite', () => {
         ),
       )
       expect(bytes.buffer.byteLength).toBe(bytes.length) // one buffer of its own, moved from the worker
+      // An array parameter, its elements quoted (a quote and a backslash inside one).
+      await sql.query(`INSERT INTO ${table} VALUES ($1, $2)`, ['q"\\', 'quoted'])
+      const some = await sql.textLines!(`SELECT id, data FROM ${table} WHERE id = ANY($1::text[]) ORDER BY id`, [
+        ['a', 'q"\\', 'absent'],
+      ])
+      expect(some.bytes.toString('utf8')).toBe('a\t{"x":1}\nq"\\\tquoted\n')
       const none = await sql.textLines!(`SELECT id, data FROM ${table} WHERE id = $1`, ['z'])
       expect([none.bytes.length, none.ends.length]).toEqual([0, 0])
       await expect(sql.textLines!('SELECT id, data FROM nowhere WHERE id = $1', ['a'])).rejects.toMatchObject({

@@ -102,26 +102,146 @@ function toReply(id: number, result: Results): WorkerMessage {
   return { kind: 'reply', id, ok: true, rows: result.rows, rowCount }
 }
 
-/** Rows of two texts as `a \t b \n` lines in one buffer of its own (transferable), and each line's end. */
-export function joinLines(rows: readonly (readonly [string, string])[]): {
-  data: Uint8Array<ArrayBuffer>
-  ends: Uint32Array<ArrayBuffer>
-} {
-  const ends = new Uint32Array(rows.length)
-  let total = 0
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!
-    total += Buffer.byteLength(row[0]) + Buffer.byteLength(row[1]) + 2
-    ends[i] = total
-  }
-  // Not from Buffer's shared pool: the whole ArrayBuffer is this result, so it can be transferred.
-  const out = Buffer.allocUnsafeSlow(total)
+/**
+ * One unnamed statement through PostgreSQL's extended protocol (Parse, Bind, Execute, Sync), parameters
+ * and results as text: what `db.query` sends, without its decoding of every value into a string.
+ */
+export function extendedQuery(text: string, params: readonly unknown[]): Uint8Array {
+  const values = params.map((p) => (p === null || p === undefined ? null : Buffer.from(paramText(p))))
+  const query = Buffer.from(text)
+  const bindLength = 4 + 1 + 1 + 2 + 2 + values.reduce((n, v) => n + 4 + (v?.length ?? 0), 0) + 2
+  const out = Buffer.alloc(1 + 4 + 1 + query.length + 1 + 2 + (1 + bindLength) + (1 + 4 + 1 + 4) + (1 + 4))
   let at = 0
-  for (const [a, b] of rows) {
-    at += out.write(a, at)
-    out[at++] = 9
-    at += out.write(b, at)
-    out[at++] = 10
+  // Parse: unnamed statement, the text, no parameter types (the server infers them).
+  at = out.writeUInt8(0x50, at)
+  at = out.writeInt32BE(4 + 1 + query.length + 1 + 2, at)
+  at = out.writeUInt8(0, at)
+  at += query.copy(out, at)
+  at = out.writeUInt8(0, at)
+  at = out.writeInt16BE(0, at)
+  // Bind: unnamed portal and statement, parameters as text, results as text.
+  at = out.writeUInt8(0x42, at)
+  at = out.writeInt32BE(bindLength, at)
+  at = out.writeUInt8(0, at)
+  at = out.writeUInt8(0, at)
+  at = out.writeInt16BE(0, at)
+  at = out.writeInt16BE(values.length, at)
+  for (const v of values) {
+    at = out.writeInt32BE(v === null ? -1 : v.length, at)
+    if (v !== null) at += v.copy(out, at)
+  }
+  at = out.writeInt16BE(0, at)
+  // Execute the unnamed portal to its end, then Sync.
+  at = out.writeUInt8(0x45, at)
+  at = out.writeInt32BE(4 + 1 + 4, at)
+  at = out.writeUInt8(0, at)
+  at = out.writeInt32BE(0, at)
+  at = out.writeUInt8(0x53, at)
+  out.writeInt32BE(4, at)
+  return out
+}
+
+const SYNC = new Uint8Array([0x53, 0, 0, 0, 4])
+
+/**
+ * The raw protocol answer to `message`, under PGlite's query mutex (as `db.query` takes it). Read through
+ * `execProtocolRawStream`: `execProtocolRaw` also parses every message into objects, the cost this
+ * path exists to avoid. The stream call leaves its callback installed for PGlite's next raw call, so a
+ * Sync through `execProtocolStream` (which installs and clears its own) follows, before the mutex is let go.
+ */
+async function rawAnswer(db: PGlite, message: Uint8Array): Promise<Buffer> {
+  return db.runExclusive(async () => {
+    const chunks: Buffer[] = []
+    try {
+      await db.execProtocolRawStream(message, {
+        syncToFs: false,
+        // A view of PGlite's receive buffer, reused for the next chunk: copied.
+        onRawData: (chunk) => void chunks.push(Buffer.from(chunk)),
+      })
+    } finally {
+      await db.execProtocolStream(SYNC, { syncToFs: false })
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+  })
+}
+
+/** A parameter in PostgreSQL's text input: an array as an array literal with its elements quoted. */
+function paramText(value: unknown): string {
+  if (!Array.isArray(value)) return String(value)
+  const quote = (v: unknown) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, (c) => `\\${c}`)}"`)
+  return `{${value.map(quote).join(',')}}`
+}
+
+const ERROR_FIELD_CODES: Record<string, keyof SqlErrorFields> = {
+  C: 'code',
+  S: 'severity',
+  D: 'detail',
+  H: 'hint',
+  s: 'schema',
+  t: 'table',
+  c: 'column',
+  n: 'constraint',
+  W: 'where',
+  P: 'position',
+}
+
+/** An ErrorResponse read from a raw answer, carrying its fields as PGlite's own errors do. */
+class RawQueryError extends Error {
+  constructor(message: string, fields: SqlErrorFields) {
+    super(message)
+    Object.assign(this, fields)
+  }
+}
+
+/**
+ * The DataRow messages of a raw protocol answer as `a \t b \n` lines (its first two columns, bytes as
+ * they are; a NULL as nothing) in one buffer of its own, transferable, with each line's end. An
+ * ErrorResponse is thrown with its fields.
+ */
+export function linesOfDataRows(raw: Uint8Array): { data: Uint8Array<ArrayBuffer>; ends: Uint32Array<ArrayBuffer> } {
+  const view = Buffer.from(raw.buffer, raw.byteOffset, raw.length)
+  let total = 0
+  let rows = 0
+  for (let at = 0; at + 5 <= view.length; at += 1 + view.readInt32BE(at + 1)) {
+    const type = view[at]
+    if (type === 0x44) {
+      let field = at + 7
+      for (let i = 0; i < 2; i++) {
+        const n = Math.max(view.readInt32BE(field), 0)
+        total += n + 1
+        field += 4 + n
+      }
+      rows++
+    } else if (type === 0x45) {
+      const end = at + 1 + view.readInt32BE(at + 1)
+      const fields: SqlErrorFields = {}
+      let message = 'the database reported an error'
+      for (let f = at + 5; f < end && view[f] !== 0;) {
+        const code = String.fromCharCode(view[f]!)
+        const stop = view.indexOf(0, f + 1)
+        const value = view.toString('utf8', f + 1, stop)
+        const key = ERROR_FIELD_CODES[code]
+        if (code === 'M') message = value
+        else if (key) fields[key] = value
+        f = stop + 1
+      }
+      throw new RawQueryError(message, fields)
+    }
+  }
+  const out = Buffer.allocUnsafeSlow(total)
+  const ends = new Uint32Array(rows)
+  let put = 0
+  let row = 0
+  for (let at = 0; at + 5 <= view.length; at += 1 + view.readInt32BE(at + 1)) {
+    if (view[at] !== 0x44) continue
+    let field = at + 7
+    for (let i = 0; i < 2; i++) {
+      const n = Math.max(view.readInt32BE(field), 0)
+      put += view.copy(out, put, field + 4, field + 4 + n)
+      out[put++] = i === 0 ? 9 : 10
+      field += 4 + n
+    }
+    ends[row++] = put
   }
   return { data: new Uint8Array(out.buffer, 0, total), ends }
 }
@@ -152,15 +272,8 @@ async function run(db: PGlite, request: WorkerRequest): Promise<WorkerMessage> {
       return { kind: 'reply', id: request.id, ok: true, rows: [], rowCount: 0, data }
     }
     case 'lines': {
-      const result = await db.query<[string, string]>(request.text, [...request.params], { rowMode: 'array' })
-      return {
-        kind: 'reply',
-        id: request.id,
-        ok: true,
-        rows: [],
-        rowCount: result.rows.length,
-        ...joinLines(result.rows),
-      }
+      const lines = linesOfDataRows(await rawAnswer(db, extendedQuery(request.text, request.params)))
+      return { kind: 'reply', id: request.id, ok: true, rows: [], rowCount: lines.ends.length, ...lines }
     }
     case 'close':
       await db.close()

@@ -82,8 +82,9 @@ interface DiffPage {
 }
 
 const OUTLINE_LIMIT = 500
-/** The longest gap between two drawn frames while a model loads (see the load below). */
+/** While a model loads: the longest gap between two drawn frames before any part of it is in, and after. */
 const LOADING_FRAME_MS = 1000
+const LOADING_MODEL_FRAME_MS = 3000
 
 interface OutlineItem {
   id: string
@@ -180,19 +181,22 @@ export default function ViewerPage({
       const hash = readHash()
       // No zoom per batch: with it the viewer fits the camera and renders a whole frame after each of the
       // (50 for 100,000 objects) batches. The camera is fitted once, below, when all of them are in.
-      // While the batches are built, draw at most one frame every LOADING_FRAME_MS: each frame redraws every
-      // batch so far, and on a software or slow GPU frames would take most of the time the batching needs.
+      // While the batches are built, draw few frames: each one redraws every batch so far, and on a software
+      // or slow GPU frames would take most of the time the batching needs. The first frame with part of the
+      // model in it is drawn at once; after it, one every LOADING_MODEL_FRAME_MS until all is in.
       const renderer = viewer.getRenderer()
       const render = renderer.render.bind(renderer)
       let lastFrame = 0
       let firstFrame = false
       renderer.render = () => {
         const now = performance.now()
-        if (now - lastFrame < LOADING_FRAME_MS) return
+        const hasModel = Object.keys(renderer.batcher.batches).length > 0
+        const gap = firstFrame ? LOADING_MODEL_FRAME_MS : hasModel ? 0 : LOADING_FRAME_MS
+        if (now - lastFrame < gap) return
         lastFrame = now
         render()
         // The first frame drawn with part of the model in it.
-        if (!firstFrame && Object.keys(renderer.batcher.batches).length > 0) {
+        if (!firstFrame && hasModel) {
           firstFrame = true
           performance.mark('truss:viewer:first-frame')
         }

@@ -3,7 +3,7 @@
 // Chromium (software WebGL). Reports the page's own marks and the tab's memory.
 // Run: `npm run bench:viewer -w @truss/web` (BENCH_OBJECTS, BENCH_RUNS).
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -176,6 +176,47 @@ function chromiumRss() {
   return { renderer, gpu }
 }
 
+/**
+ * CPU seconds used so far by Chromium's renderer, GPU and other processes and by the server, from
+ * /proc/<pid>/stat (user + system, in clock ticks of 10 ms).
+ */
+function cpuSeconds() {
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+  const sums = { renderer: 0, gpu: 0, browser: 0, server: 0 }
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(line)
+    if (!m) continue
+    const pid = Number(m[1])
+    const kind =
+      pid === child.pid
+        ? 'server'
+        : !m[2].includes('chromium')
+          ? undefined
+          : m[2].includes('--type=renderer')
+            ? 'renderer'
+            : m[2].includes('--type=gpu-process')
+              ? 'gpu'
+              : 'browser'
+    if (!kind) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      sums[kind] += (Number(fields[11]) + Number(fields[12])) / 100
+      // The renderer's threads by name (its main thread, V8's helpers, the compositor...).
+      if (kind === 'renderer')
+        for (const tid of readdirSync(`/proc/${pid}/task`)) {
+          const t = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+          const name = `renderer:${t.slice(t.indexOf('(') + 1, t.lastIndexOf(')')).replace(/\d+$/, '')}`
+          const f = t.slice(t.lastIndexOf(')') + 2).split(' ')
+          sums[name] = (sums[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100
+        }
+    } catch {
+      // the process ended between ps and the read
+    }
+  }
+  return sums
+}
+
 /** The functions that took the most of the tab's main thread, by self time, and what each frame's total was. */
 function printProfile(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
@@ -237,10 +278,37 @@ for (let run = 0; run < runs; run++) {
     await cdp.send('Profiler.setSamplingInterval', { interval: 1000 })
     await cdp.send('Profiler.start')
   }
+  const cpuBefore = cpuSeconds()
+  // BENCH_TIMELINE=1: the renderer main thread's and the others' CPU per 250 ms, from navigation.
+  const timeline = []
+  const navigatedAt = performance.now()
+  let last = cpuBefore
+  const timelineSampler = process.env.BENCH_TIMELINE
+    ? setInterval(() => {
+        const now = cpuSeconds()
+        timeline.push({
+          t: (performance.now() - navigatedAt) / 1000,
+          main: now['renderer:chromium'] - (last['renderer:chromium'] ?? 0),
+          pool: now['renderer:ThreadPoolForeg'] - (last['renderer:ThreadPoolForeg'] ?? 0),
+          gpu: now.gpu - last.gpu,
+          server: now.server - last.server,
+        })
+        last = now
+      }, 250)
+    : undefined
   await page.goto(
     `${url}/projects/${projectId}/models/${modelId}@${versionId}?useCache=false${process.env.BENCH_QUERY ?? ''}`,
   )
   await page.waitForFunction(() => Boolean(window.trussViewer), null, { timeout: 300_000 })
+  const cpuAfter = cpuSeconds()
+  if (timelineSampler) {
+    clearInterval(timelineSampler)
+    for (const r of timeline)
+      console.log(
+        `  ${r.t.toFixed(2).padStart(6)} s: main ${(r.main / 0.25).toFixed(2)}, pool ${(r.pool / 0.25).toFixed(2)}, ` +
+          `gpu ${(r.gpu / 0.25).toFixed(2)}, server ${(r.server / 0.25).toFixed(2)} (cores)`,
+      )
+  }
   const loaded = await page.evaluate(() => performance.getEntriesByName('truss:viewer:loaded')[0].startTime)
   const firstDrawn = await page.evaluate(() => performance.getEntriesByName('truss:viewer:first-frame')[0]?.startTime)
   // The canvas is not blank (read once, at the end: reading a WebGL canvas back stalls the page).
@@ -266,6 +334,13 @@ for (let run = 0; run < runs; run++) {
       .map((m) => `${m.name.replace('truss:', '')} ${(m.startTime / 1000).toFixed(2)}`),
   )
   console.log(`marks (s from navigation start): ${marks.join(', ')}`)
+  console.log(
+    `CPU s from navigation to loaded: ` +
+      Object.keys(cpuAfter)
+        .filter((k) => cpuAfter[k] - (cpuBefore[k] ?? 0) >= 0.05)
+        .map((k) => `${k} ${(cpuAfter[k] - (cpuBefore[k] ?? 0)).toFixed(2)}`)
+        .join(', '),
+  )
   console.log(`downloaded and converted at ${(converted / 1000).toFixed(2)} s; ${batches} batches`)
   clearInterval(sampler)
   const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize / 1048576)

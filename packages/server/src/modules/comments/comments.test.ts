@@ -232,9 +232,17 @@ function suite(kind: 'pglite' | 'postgres') {
         reviewerToken,
       )
       expect(refused.extensions.code).toBe('FORBIDDEN')
+      // The legacy stream's commentCount (what older connectors show) counts open threads only.
+      const legacyCount = async () =>
+        (await gqlOk(`query($id: String!) { stream(id: $id) { commentCount } }`, { id: projectId }, ownerToken)).stream
+          .commentCount as number
+      const openBefore = (await gqlOk(THREADS, { id: projectId, limit: 100 }, ownerToken)).project.commentThreads
+      expect(await legacyCount()).toBe(openBefore.totalCount)
+      expect(openBefore.totalCount).toBeGreaterThanOrEqual(2)
       await gqlOk(ARCHIVE, { input: { projectId, commentId: thread.id, archived: true } }, ownerToken)
       const open = await gqlOk(THREADS, { id: projectId, limit: 100 }, ownerToken)
       expect(open.project.commentThreads.items.map((c: Json) => c.id)).not.toContain(thread.id)
+      expect(await legacyCount()).toBe(openBefore.totalCount - 1)
       const all = await gqlOk(THREADS, { id: projectId, limit: 100, filter: { includeArchived: true } }, ownerToken)
       const archived = all.project.commentThreads.items.find((c: Json) => c.id === thread.id)
       expect(archived).toMatchObject({

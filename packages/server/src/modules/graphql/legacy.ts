@@ -288,8 +288,9 @@ function resolvers(): ResolverMap {
       },
       size: () => null,
       favoritesCount: () => 0,
-      // Truss has no comments.
-      commentCount: () => 0,
+      // Speckle counts a stream's open comment threads (not replies, not resolved threads).
+      commentCount: async (p: Project, _a: Args, ctx: GraphqlContext) =>
+        ctx.deps.comments ? (await ctx.deps.comments.threads(p.id, { limit: 1 })).totalCount : 0,
       branches: (p: Project, args: Args, ctx: GraphqlContext) =>
         ctx.deps.models.list(p.id, { limit: int(args.limit), cursor: str(args.cursor) }),
       // Legacy lookups answer null rather than an error for an unknown branch or commit.

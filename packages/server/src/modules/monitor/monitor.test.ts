@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createJobQueue } from '../../jobs/index.js'
 import { createDatabaseMonitor } from '../../workers/monitor/index.js'
 import { ALL_SCOPES, graphqlHarness, type GraphqlHarness } from '../graphql/test-utils.js'
+import { createObjectsService } from '../objects/service.js'
 import { projectObjectStats } from './stats.js'
 
 const QUERY = `{ serverStats { collectedAt databaseBytes tables { table totalBytes approxRows }
@@ -57,6 +58,26 @@ function suite(kind: 'pglite' | 'postgres') {
       expect(stats.jobs).toEqual([
         { kind: 'preview.render', status: 'queued', count: 1, oldestSeconds: expect.any(Number) },
       ])
+    })
+
+    it('counts an object stored in pieces once, and its pieces in its bytes', async () => {
+      const id = 'f'.repeat(32)
+      const json = `{"speckle_type":"Base","text":"${'x'.repeat(5_000)}","id":"${id}"}`
+      const objects = createObjectsService({ sql: h.sql, maxObjectBytes: 1e6, pieceBytes: 1_000 })
+      async function* parts() {
+        yield (async function* () {
+          yield Buffer.from(`[${json}]`)
+        })()
+      }
+      expect(await objects.storeStream('pieces-project', parts())).toMatchObject({ added: 1 })
+      const rows = await h.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM objects WHERE project_id = $1', [
+        'pieces-project',
+      ])
+      expect(rows.rows[0]!.n).toBeGreaterThan(5) // a stub and its pieces
+      const stats = await projectObjectStats(h.sql)
+      const entry = stats.find((p) => p.projectId === 'pieces-project')
+      expect(entry).toEqual({ projectId: 'pieces-project', objects: 1, bytes: expect.any(Number) })
+      expect(entry!.bytes).toBeGreaterThan(5_000)
     })
 
     it('refuses a user who is not an admin', async () => {

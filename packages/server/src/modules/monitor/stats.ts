@@ -26,10 +26,14 @@ export interface ServerStats {
   jobs: QueueStats[]
 }
 
-/** Objects and their stored bytes per project, largest first (one pass over the objects table). */
+/**
+ * Objects and their stored bytes per project, largest first (one pass over the objects table). A large
+ * object's pieces (rows whose id holds a dot, see objects/repository.ts) add to its bytes, not to the count.
+ */
 export async function projectObjectStats(sql: Pick<SqlExecutor, 'query'>, limit = 100): Promise<ProjectObjectStats[]> {
   const { rows } = await sql.query<{ project_id: string; objects: number; bytes: number }>(
-    `SELECT project_id, count(*)::float8 AS objects, coalesce(sum(pg_column_size(data)), 0)::float8 AS bytes
+    `SELECT project_id, (count(*) FILTER (WHERE strpos(id, '.') = 0))::float8 AS objects,
+            coalesce(sum(pg_column_size(data)), 0)::float8 AS bytes
        FROM objects GROUP BY project_id ORDER BY bytes DESC, project_id LIMIT $1`,
     [limit],
   )

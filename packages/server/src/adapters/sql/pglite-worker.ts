@@ -39,7 +39,8 @@ export interface WorkerError {
 }
 
 export type WorkerMessage =
-  | { kind: 'ready' }
+  /** `fastCopy`: COPY text goes to PostgreSQL without PGlite's byte-at-a-time device read. */
+  | { kind: 'ready'; fastCopy?: boolean }
   | { kind: 'failed'; error: WorkerError }
   | {
       kind: 'reply'
@@ -246,6 +247,64 @@ export function linesOfDataRows(raw: Uint8Array): { data: Uint8Array<ArrayBuffer
   return { data: new Uint8Array(out.buffer, 0, total), ends }
 }
 
+/** PGlite instances whose `/dev/blob` reads are replaced (see `fastBlobReads`). */
+const fastDevices = new WeakSet<PGlite>()
+
+/** The COPY text of the `copy` request running now, read by the `/dev/blob` device (see `fastBlobReads`). */
+let copySource: Uint8Array | undefined
+
+interface EmscriptenFs {
+  makedev(major: number, minor: number): number
+  getDevice(dev: number): { stream_ops?: Record<string, unknown> } | undefined
+}
+
+/**
+ * PGlite's `/dev/blob` device copies the COPY text into PostgreSQL's buffer one byte at a time in JS
+ * (measured: 0.41 s of the worker's 4.2 busy seconds per 100,000 objects uploaded), from an ArrayBuffer it
+ * first copies out of a Blob. Its read (and seek) are replaced by ones that copy a whole read at once from
+ * `copySource`, the request's own bytes. PGlite registers the device as major 64, minor 0; where a build
+ * differs (no such device, no FS on its module), this returns false and `copy` keeps PGlite's own path.
+ */
+export function fastBlobReads(db: PGlite): boolean {
+  if (fastDevices.has(db)) return true
+  const fs = (db as unknown as { mod?: { FS?: EmscriptenFs } }).mod?.FS
+  const ops = fs?.getDevice?.(fs.makedev(64, 0))?.stream_ops
+  if (!ops || typeof ops.read !== 'function' || typeof ops.llseek !== 'function') return false
+  const read = ops.read as (...args: unknown[]) => number
+  const seek = ops.llseek as (...args: unknown[]) => number
+  ops.read = (stream: unknown, buffer: Uint8Array, offset: number, length: number, position: number): number => {
+    const source = copySource
+    if (!source) return read(stream, buffer, offset, length, position)
+    if (position >= source.length) return 0
+    const n = Math.min(source.length - position, length)
+    new Uint8Array(buffer.buffer, buffer.byteOffset + offset, n).set(source.subarray(position, position + n))
+    return n
+  }
+  ops.llseek = (stream: { position: number }, offset: number, whence: number): number => {
+    const source = copySource
+    if (!source) return seek(stream, offset, whence)
+    const at = whence === 1 ? stream.position + offset : whence === 2 ? source.length + offset : offset
+    if (at < 0) throw new Error('seek before the start of /dev/blob')
+    return at
+  }
+  fastDevices.add(db)
+  return true
+}
+
+/**
+ * Runs `text` (a `COPY … FROM '/dev/blob'`) on `data`. The caller runs one statement at a time on `db`
+ * (the worker does: see main), so no other COPY can read these bytes.
+ */
+export async function copyFrom(db: PGlite, text: string, data: Uint8Array<ArrayBuffer>): Promise<Results> {
+  if (!fastBlobReads(db)) return db.query(text, [], { blob: new Blob([data]) })
+  copySource = data
+  try {
+    return await db.query(text)
+  } finally {
+    copySource = undefined
+  }
+}
+
 /** PGlite's WASM memory in bytes; undefined where this PGlite build does not expose its module. */
 function heapBytes(db: PGlite): number | undefined {
   const memory = (db as unknown as { mod?: { HEAPU8?: Uint8Array } }).mod?.HEAPU8
@@ -262,10 +321,7 @@ async function run(db: PGlite, request: WorkerRequest): Promise<WorkerMessage> {
       return last ? toReply(request.id, last) : { kind: 'reply', id: request.id, ok: true, rows: [], rowCount: 0 }
     }
     case 'copy':
-      return toReply(
-        request.id,
-        await db.query(request.text, [], { blob: new Blob([request.data as Uint8Array<ArrayBuffer>]) }),
-      )
+      return toReply(request.id, await copyFrom(db, request.text, request.data))
     case 'copyOut': {
       const result = await db.query(request.text)
       const data = new Uint8Array(result.blob ? await result.blob.arrayBuffer() : new ArrayBuffer(0))
@@ -299,9 +355,14 @@ async function main(): Promise<void> {
     port.postMessage({ kind: 'failed', error: toWorkerError(err) } satisfies WorkerMessage)
     return
   }
-  // Requests start as they arrive: PGlite queues them itself (FIFO), so replies keep their order.
+  const fastCopy = fastBlobReads(db)
+  // Requests run one at a time, in the order they came (PGlite would queue them the same way itself):
+  // a COPY's bytes stay the device's until its statement is done.
+  let previous: Promise<unknown> = Promise.resolve()
   port.on('message', (request: WorkerRequest) => {
-    run(db, request).then(
+    const running = previous.then(() => run(db, request))
+    previous = running.catch(() => undefined)
+    running.then(
       (reply) => {
         if (reply.kind === 'reply') reply.heapBytes = heapBytes(db)
         const transfer: ArrayBuffer[] = []
@@ -321,7 +382,8 @@ async function main(): Promise<void> {
         } satisfies WorkerMessage),
     )
   })
-  port.postMessage({ kind: 'ready' } satisfies WorkerMessage)
+  port.postMessage({ kind: 'ready', fastCopy } satisfies WorkerMessage)
 }
 
-await main()
+// Imported outside a worker (by a test), the module only lends its functions.
+if (parentPort) await main()

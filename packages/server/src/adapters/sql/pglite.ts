@@ -505,7 +505,9 @@ class WorkerRpc {
   static async start(options: WorkerOptions, logger: Logger): Promise<WorkerRpc> {
     const worker = spawnWorker(options)
     try {
-      await waitUntilReady(worker, options)
+      const { fastCopy } = await waitUntilReady(worker, options)
+      if (!fastCopy)
+        logger.warn('PGlite’s /dev/blob device is not where this adapter expects it: COPY uses PGlite’s slower reads')
     } catch (err) {
       await worker.terminate()
       throw err
@@ -578,17 +580,20 @@ function spawnWorker(workerData: WorkerOptions): Worker {
   return new Worker(bootstrap, { eval: true, workerData })
 }
 
-function waitUntilReady(worker: Worker, options: WorkerOptions): Promise<void> {
+function waitUntilReady(worker: Worker, options: WorkerOptions): Promise<{ fastCopy: boolean }> {
   const where = options.dataDir ?? 'memory'
-  return new Promise<void>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
+    let fastCopy = false
     const done = (err?: Error): void => {
       worker.off('message', onMessage).off('error', onError).off('exit', onExit)
       if (err) reject(err)
-      else resolve()
+      else resolve({ fastCopy })
     }
     const onMessage = (message: WorkerMessage): void => {
-      if (message.kind === 'ready') done()
-      else if (message.kind === 'failed') {
+      if (message.kind === 'ready') {
+        fastCopy = message.fastCopy === true
+        done()
+      } else if (message.kind === 'failed') {
         done(
           new SqlConfigError(
             'TRUSS_DATA_DIR',

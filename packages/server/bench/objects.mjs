@@ -169,14 +169,21 @@ async function runMode(mode) {
     // read phases on the same data (same seed, same ids).
     const phases = (process.env.BENCH_PHASES ?? 'upload,download,getobjects,objectstream,diff').split(',')
     const health = []
+    // The slowest polls and when they were sent (s from the first poll), to line up with a server log.
+    const slow = []
     let polling = phases.includes('upload')
+    const pollStart = performance.now()
     const poll = () => {
       if (!polling) return
       const sent = performance.now()
+      const record = (ms) => {
+        health.push(ms)
+        if (ms >= 50) slow.push({ ms, at: (sent - pollStart) / 1000 })
+      }
       fetch(`${base}/healthz`)
         .then((r) => r.arrayBuffer())
-        .then(() => health.push(performance.now() - sent))
-        .catch(() => health.push(Infinity))
+        .then(() => record(performance.now() - sent))
+        .catch(() => record(Infinity))
         .finally(() => setTimeout(poll, 20))
     }
     poll()
@@ -204,6 +211,11 @@ async function runMode(mode) {
       console.log(
         `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
       )
+      const slowest = slow.sort((a, b) => b.ms - a.ms).slice(0, 5)
+      if (slowest.length > 0)
+        console.log(
+          `/healthz slowest (ms at s from the first poll): ${slowest.map((p) => `${p.ms.toFixed(0)} at ${p.at.toFixed(2)}`).join(', ')}`,
+        )
     }
     const rest = phases.filter((p) => p !== 'upload')
     if (rest.length > 0 && phases.includes('upload') && process.env.BENCH_RESTART !== '0') {

@@ -100,11 +100,13 @@ describe('scanBatch', () => {
 
 describe('PartScanner (a part as it arrives)', () => {
   /** Scan `text` pushed in chunks of the given sizes (cycled); the objects' texts and ids, or the failure. */
-  const chunked = (text: string, sizes: number[]) => {
+  const chunked = (text: string, sizes: number[], carrySlice?: number) => {
     const bytes = Buffer.from(text)
     const out: { json: string; id: string | undefined; escapes: boolean; spaced: boolean }[] = []
-    const scanner = new PartScanner((o) =>
-      out.push({ json: o.bytes.toString(), id: o.id, escapes: o.escapes, spaced: o.spaced }),
+    const scanner = new PartScanner(
+      (o) => out.push({ json: o.bytes.toString(), id: o.id, escapes: o.escapes, spaced: o.spaced }),
+      Infinity,
+      carrySlice,
     )
     try {
       for (let at = 0, k = 0; at < bytes.length; k++) {
@@ -151,6 +153,24 @@ describe('PartScanner (a part as it arrives)', () => {
       ['e'.repeat(32), 41],
       ['f'.repeat(32), root.length],
     ])
+  })
+
+  it('keeps every byte of a large object while its buffer grows and the old bytes move a slice at a time', () => {
+    const closure = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`${i}`.padStart(32, '0'), 1]))
+    const root = JSON.stringify({ id: 'f'.repeat(32), name: 'Gebäude 東京 🏗️', __closure: closure })
+    const text = `[{"id":"${'e'.repeat(32)}"},${root},{"id":"${'d'.repeat(32)}"}]`
+    const expected = [
+      ['e'.repeat(32), `{"id":"${'e'.repeat(32)}"}`],
+      ['f'.repeat(32), root],
+      ['d'.repeat(32), `{"id":"${'d'.repeat(32)}"}`],
+    ]
+    // Slices far smaller than the chunks (a growth comes while the last one's bytes still move), about
+    // their size, and larger; chunk sizes that end the root just after a growth and long after one.
+    for (const carrySlice of [7, 1_000, 70_000])
+      for (const sizes of [[1500], [65_536], [333, 4_096, 100_000]]) {
+        const out = chunked(text, sizes, carrySlice)
+        expect(Array.isArray(out) && out.map((o) => [o.id, o.json]), `${carrySlice} ${sizes}`).toEqual(expected)
+      }
   })
 
   it('refuses broken batches wherever the chunks are cut', () => {

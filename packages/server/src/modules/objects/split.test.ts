@@ -164,13 +164,24 @@ describe('PartScanner (a part as it arrives)', () => {
       ['f'.repeat(32), root],
       ['d'.repeat(32), `{"id":"${'d'.repeat(32)}"}`],
     ]
-    // Slices far smaller than the chunks (a growth comes while the last one's bytes still move), about
-    // their size, and larger; chunk sizes that end the root just after a growth and long after one.
+    // Slices of at least 7 bytes to at least 70 kB per chunk; chunk sizes that end the root just after a
+    // growth (the rest of the carry moves at once) and long after one.
     for (const carrySlice of [7, 1_000, 70_000])
       for (const sizes of [[1500], [65_536], [333, 4_096, 100_000]]) {
         const out = chunked(text, sizes, carrySlice)
         expect(Array.isArray(out) && out.map((o) => [o.id, o.json]), `${carrySlice} ${sizes}`).toEqual(expected)
       }
+  })
+
+  it('moves the rest of the old bytes at once when the object ends just after its buffer grew', () => {
+    // The root starts 43 bytes into the first 1,000-byte chunk, so its buffer starts at 64 KiB and doubles;
+    // it ends 300 bytes past 512 KiB, a chunk or so after the last growth, with most old bytes still to move.
+    const head = `[{"id":"${'e'.repeat(32)}"},`
+    const shell = (pad: string) => `{"id":"${'f'.repeat(32)}","pad":"${pad}"}`
+    const root = shell('p'.repeat(512 * 1024 + 300 - shell('').length))
+    expect(Buffer.byteLength(head)).toBe(43)
+    const out = chunked(`${head}${root}]`, [1_000], 7)
+    expect(Array.isArray(out) && out.map((o) => o.json)).toEqual([`{"id":"${'e'.repeat(32)}"}`, root])
   })
 
   it('refuses broken batches wherever the chunks are cut', () => {

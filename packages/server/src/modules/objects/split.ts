@@ -93,6 +93,9 @@ export function splitJsonArray(text: string): string[] {
  * by the chunk (the object's `bytes` may point into the chunk: the caller must not modify chunks);
  * `end` checks the part was complete. Both throw BatchScanError for a bad batch.
  */
+/** Bytes of a grown buffer's old content moved per byte gathered (see `PartScanner.carry`). */
+const CARRY_RATIO = 32
+
 export class PartScanner {
   private phase = Phase.Start
   private items = 0
@@ -107,8 +110,10 @@ export class PartScanner {
   private pendingBytes = 0
   /**
    * After `pending` grew: the buffer it grew from, whose first `carryBytes` bytes still go to the front of
-   * the new one, `carrySlice` bytes per chunk gathered (`carried` so far). Copying 64 MB at once held the
-   * event loop for 240 ms while a 116 MB root arrived; a slice at a time, each chunk costs a few ms.
+   * the new one (`carried` so far), CARRY_RATIO bytes per byte gathered and at least `carrySlice` per chunk.
+   * Copying 64 MB at once held the event loop for 240 ms while a 116 MB root arrived (fresh pages fault
+   * in as they are written: ~270 MB/s here); a slice per chunk costs a few ms, and the carry is done once
+   * 1/CARRY_RATIO of the old size has arrived.
    */
   private carry: Buffer | undefined
   private carryBytes = 0
@@ -122,7 +127,7 @@ export class PartScanner {
   constructor(
     private readonly emit: (object: ScannedObject) => void,
     private readonly largeObjectBytes = Infinity,
-    private readonly carrySlice = 8 * 1024 * 1024,
+    private readonly carrySlice = 256 * 1024,
   ) {}
 
   push(chunk: Buffer): void {
@@ -244,7 +249,7 @@ export class PartScanner {
     }
     this.pendingBytes += piece.copy(buf, this.pendingBytes)
     if (this.carry) {
-      const end = Math.min(this.carried + this.carrySlice, this.carryBytes)
+      const end = Math.min(this.carried + Math.max(this.carrySlice, CARRY_RATIO * piece.length), this.carryBytes)
       this.carry.copy(buf, this.carried, this.carried, end)
       this.carried = end
       if (end === this.carryBytes) this.carry = undefined

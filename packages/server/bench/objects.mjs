@@ -41,6 +41,15 @@ const freePort = () =>
     })
   })
 
+function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024)
+  } catch {
+    return null
+  }
+}
+
 function peakRssMb(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -83,20 +92,40 @@ function rssBreakdown(pid) {
   return { wasm: Math.round(out.wasm / 1024), anon: Math.round(out.anon / 1024), file: Math.round(out.file / 1024) }
 }
 
-/** BENCH_MEMORY=1: sample the breakdown every 500 ms and keep the sample of the largest total. */
-function memorySampler(pid) {
+/**
+ * BENCH_MEMORY=1: sample the breakdown every 500 ms and keep the sample of the largest total, with the
+ * server's own reading of its JS heap and of the memory outside it (Buffers, ArrayBuffers) from `/metrics`.
+ */
+function memorySampler(pid, base) {
   if (!process.env.BENCH_MEMORY) return { stop: () => undefined }
   let peak = null
+  let js = null
+  const mb = (text, name) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)
+    return m ? Math.round(Number(m[1]) / 1048576) : NaN
+  }
   const timer = setInterval(() => {
     const b = rssBreakdown(pid)
-    if (b && (!peak || b.wasm + b.anon + b.file > peak.wasm + peak.anon + peak.file)) peak = b
+    if (b && (!peak || b.wasm + b.anon + b.file > peak.wasm + peak.anon + peak.file)) peak = { ...b, js }
+    fetch(`${base}/metrics`)
+      .then((r) => r.text())
+      .then((text) => {
+        js = {
+          heap: mb(text, 'nodejs_heap_size_total_bytes'),
+          external: mb(text, 'nodejs_external_memory_bytes'),
+        }
+      })
+      .catch(() => undefined)
   }, 500)
   return {
     stop(label) {
       clearInterval(timer)
       if (peak)
         console.log(
-          `server memory at its peak during ${label}: WebAssembly ${peak.wasm} MB, other anonymous ${peak.anon} MB, files ${peak.file} MB`,
+          `server memory at its peak during ${label}: WebAssembly ${peak.wasm} MB, other anonymous ${peak.anon} MB, files ${peak.file} MB` +
+            (peak.js
+              ? `; main isolate's heap ${peak.js.heap} MB, external ${peak.js.external} MB (half a second before)`
+              : ''),
         )
     },
   }
@@ -201,7 +230,7 @@ async function runMode(mode) {
       for (const line of out.split('\n')) if (line && !line.startsWith('RESULT')) console.log(line)
     }
     if (phases.includes('upload')) {
-      const uploadMemory = memorySampler(server.pid)
+      const uploadMemory = memorySampler(server.pid, base)
       printOut(await run('upload'))
       polling = false
       health.sort((a, b) => a - b)
@@ -211,6 +240,12 @@ async function runMode(mode) {
       console.log(
         `/healthz during upload: ${health.length} polls, p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${health.at(-1).toFixed(1)} ms`,
       )
+      // What the server keeps once the upload is over (BENCH_IDLE_AFTER_UPLOAD_MS, default 5 s, 0: skip).
+      const idleMs = Number(process.env.BENCH_IDLE_AFTER_UPLOAD_MS ?? 5000)
+      if (idleMs > 0) {
+        await new Promise((r) => setTimeout(r, idleMs))
+        console.log(`server RSS ${idleMs / 1000} s after the upload: ${rssMb(server.pid)} MB`)
+      }
       const slowest = slow.sort((a, b) => b.ms - a.ms).slice(0, 5)
       if (slowest.length > 0)
         console.log(
@@ -224,7 +259,7 @@ async function runMode(mode) {
       server = await startServer()
       clientEnv.BENCH_SERVER_PID = String(server.pid)
     }
-    const readMemory = memorySampler(server.pid)
+    const readMemory = memorySampler(server.pid, base)
     // BENCH_READ_RUNS=n repeats the read phases on the same server: the first read of freshly written
     // rows also writes (PostgreSQL sets their hint bits), later ones only read.
     const readRuns = Math.max(1, Number(process.env.BENCH_READ_RUNS ?? 1))

@@ -1,7 +1,9 @@
 /**
  * Checks of very large objects (a million-child root is 100+ MB of JSON, a second of scanning) in a worker
  * thread, so the server keeps answering meanwhile. The object's bytes are transferred to the worker and
- * back, not copied. One worker, started on first use, idle ones do not keep the process alive.
+ * back, not copied. One worker, started on first use, idle ones do not keep the process alive. A worker
+ * idle for IDLE_MS is stopped: its heap held the object as a string while it checked it, and an idle
+ * isolate does not collect it, so the server would keep that memory (116 MB for a million-child root).
  */
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -19,7 +21,10 @@ interface Reply {
   result: LargeObjectCheck
 }
 
+const IDLE_MS = 2_000
+
 let worker: Worker | undefined
+let idleTimer: NodeJS.Timeout | undefined
 let next = 1
 const waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (err: Error) => void }>()
 
@@ -38,11 +43,21 @@ function start(): Worker {
   w.on('message', (reply: Reply) => {
     const waiter = waiting.get(reply.n)
     waiting.delete(reply.n)
-    if (waiting.size === 0) w.unref()
+    if (waiting.size === 0) {
+      w.unref()
+      clearTimeout(idleTimer)
+      idleTimer = setTimeout(() => {
+        if (worker !== w || waiting.size > 0) return
+        worker = undefined
+        void w.terminate()
+      }, IDLE_MS)
+      idleTimer.unref()
+    }
     waiter?.resolve(reply)
   })
   const fail = (err: Error) => {
-    if (worker === w) worker = undefined
+    if (worker !== w) return // stopped when idle: nothing waits on it
+    worker = undefined
     for (const waiter of waiting.values()) waiter.reject(err)
     waiting.clear()
   }
@@ -62,6 +77,7 @@ export async function checkLargeObject(
   owned = false,
 ): Promise<{ bytes: Buffer; result: LargeObjectCheck }> {
   const own = owned && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : Buffer.from(new Uint8Array(bytes).buffer)
+  clearTimeout(idleTimer)
   worker ??= start()
   const w = worker
   const n = next++
@@ -72,4 +88,9 @@ export async function checkLargeObject(
     w.postMessage({ n, buffer, offset: own.byteOffset, length: own.length }, [buffer])
   })
   return { bytes: Buffer.from(reply.buffer, reply.offset, reply.length), result: reply.result }
+}
+
+/** Whether a checker worker is running (it stops IDLE_MS after its last check). */
+export function largeObjectCheckerRunning(): boolean {
+  return worker !== undefined
 }
